@@ -1,0 +1,74 @@
+"""Mainspring: queries, mutations and actions over a transactional document database."""
+
+from __future__ import annotations
+
+from .auth import Auth, UserIdentity
+from .client import AsyncClient, Client
+from .clock import Clock, SystemClock, VirtualClock
+from .context import ActionCtx, MutationCtx, QueryCtx
+from .db.store import REMOVE
+from .errors import (
+    AppError,
+    ConfigurationError,
+    ConflictError,
+    DatabaseError,
+    DocumentNotFoundError,
+    FunctionNotFoundError,
+    MainspringError,
+    NotAllowedError,
+    SchemaError,
+    ServerError,
+    ValidationError,
+)
+from .functions import (
+    FunctionReference,
+    action,
+    api,
+    internal,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
+from .ids import Id
+from .schema import Schema, Table
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REMOVE",
+    "ActionCtx",
+    "AppError",
+    "AsyncClient",
+    "Auth",
+    "Client",
+    "Clock",
+    "ConfigurationError",
+    "ConflictError",
+    "DatabaseError",
+    "DocumentNotFoundError",
+    "FunctionNotFoundError",
+    "FunctionReference",
+    "Id",
+    "MainspringError",
+    "MutationCtx",
+    "NotAllowedError",
+    "QueryCtx",
+    "Schema",
+    "SchemaError",
+    "ServerError",
+    "SystemClock",
+    "Table",
+    "UserIdentity",
+    "ValidationError",
+    "VirtualClock",
+    "action",
+    "api",
+    "internal",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "query",
+]

@@ -1,0 +1,96 @@
+"""The one error tree of Mainspring.
+
+::
+
+    MainspringError
+    ├── AppError                 raised by user code; its ``data`` reaches the client
+    ├── ValidationError          an argument, document or return value is not what was declared
+    ├── SchemaError              a schema or function declaration is itself wrong
+    ├── FunctionNotFoundError    no public (or no internal, for admins) function at that path
+    ├── NotAllowedError          the caller may not do this (internal function, wrong context)
+    ├── DocumentNotFoundError    patch / replace / delete of an id that does not exist
+    ├── ConflictError            a mutation kept conflicting and its retries ran out
+    ├── DatabaseError            the database failed in a way user code cannot fix
+    ├── ConfigurationError       bad settings, missing app folder, unreachable database URL
+    └── ServerError              (client side) the server failed with an internal error
+
+Driver errors (``sqlite3``, ``psycopg``) never escape: they are translated with ``raise … from``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AppError",
+    "ConfigurationError",
+    "ConflictError",
+    "DatabaseError",
+    "DocumentNotFoundError",
+    "FunctionNotFoundError",
+    "MainspringError",
+    "NotAllowedError",
+    "SchemaError",
+    "ServerError",
+    "ValidationError",
+]
+
+
+class MainspringError(Exception):
+    """Base class of every error Mainspring raises."""
+
+
+class AppError(MainspringError):
+    """An error a function raises on purpose; Convex calls it ``ConvexError``.
+
+    ``data`` may be a string or any Convex value; it is sent to the client as ``errorData``
+    and raised there again as an :class:`AppError` carrying the same data.
+    """
+
+    def __init__(self, data: Any = None) -> None:
+        self.data = data
+        super().__init__(data if isinstance(data, str) else repr(data))
+
+
+class ValidationError(MainspringError):
+    """A value did not match its declared type.
+
+    The message names where (function argument, table field, return value), what was
+    expected and what was received.
+    """
+
+
+class SchemaError(MainspringError):
+    """A schema, index or function declaration is invalid."""
+
+
+class FunctionNotFoundError(MainspringError):
+    """No function is registered at the requested path (or it is not visible to the caller)."""
+
+
+class NotAllowedError(MainspringError):
+    """The caller is not allowed to do this here."""
+
+
+class DocumentNotFoundError(MainspringError):
+    """A write named a document id that does not exist."""
+
+
+class ConflictError(MainspringError):
+    """A mutation conflicted with concurrent writes more times than its retry budget allows."""
+
+
+class DatabaseError(MainspringError):
+    """The database failed (unreachable, corrupt, disk full...)."""
+
+
+class ConfigurationError(MainspringError):
+    """Settings are missing or invalid."""
+
+
+class ServerError(MainspringError):
+    """Raised by the client when the server reports an internal error or an unexpected response."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)

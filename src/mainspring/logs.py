@@ -1,0 +1,120 @@
+"""Capturing ``print`` and ``logging`` inside a function into its response's ``logLines``.
+
+A context variable holds the current call's collector, so concurrent calls on one event loop
+never see each other's lines. Every captured line also goes to the server log.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TextIO
+
+__all__ = ["LogCollector", "capture_logs", "install"]
+
+server_log = logging.getLogger("mainspring.functions")
+_current: ContextVar[LogCollector | None] = ContextVar("mainspring_logs", default=None)
+_LEVELS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN",
+           logging.ERROR: "ERROR", logging.CRITICAL: "ERROR"}
+MAX_LINES = 256
+
+
+class LogCollector:
+    """The lines one function call printed or logged."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.lines: list[str] = []
+        self._partial = ""
+
+    def add(self, level: str, message: str) -> None:
+        if len(self.lines) < MAX_LINES:
+            self.lines.append(f"[{level}] {message}")
+        elif len(self.lines) == MAX_LINES:
+            self.lines.append("[WARN] log lines truncated")
+        server_log.info("%s [%s] %s", self.label, level, message)
+
+    def write(self, text: str) -> None:
+        self._partial += text
+        while "\n" in self._partial:
+            line, self._partial = self._partial.split("\n", 1)
+            self.add("LOG", line)
+
+    def flush(self) -> None:
+        if self._partial:
+            self.add("LOG", self._partial)
+            self._partial = ""
+
+
+class _StdoutRouter(io.TextIOBase):
+    """Stands in for sys.stdout: writes go to the current call's collector, if any."""
+
+    def __init__(self, real: TextIO) -> None:
+        self.real = real
+
+    def write(self, text: str) -> int:
+        collector = _current.get()
+        if collector is None:
+            return self.real.write(text)
+        collector.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+class _LogHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        collector = _current.get()
+        if collector is None or record.name == server_log.name:
+            return
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not break the function
+            message = str(record.msg)
+        collector.add(_LEVELS.get(record.levelno, "LOG"), message)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Route stdout and logging through collectors (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    if not isinstance(sys.stdout, _StdoutRouter):
+        sys.stdout = _StdoutRouter(sys.stdout)
+    handler = _LogHandler(level=logging.INFO)
+    logging.getLogger().addHandler(handler)
+
+
+@contextmanager
+def capture_logs(label: str) -> Iterator[LogCollector]:
+    """Collect the lines of one call (nested calls share their caller's collector)."""
+    install()
+    existing = _current.get()
+    if existing is not None:
+        yield existing
+        return
+    collector = LogCollector(label)
+    token = _current.set(collector)
+    try:
+        yield collector
+    finally:
+        collector.flush()
+        _current.reset(token)

@@ -1,0 +1,192 @@
+"""Running functions: validation, transactions, conflict retries, log capture.
+
+The runtime is the one place that knows how a query, a mutation and an action execute;
+the HTTP server, the CLI, the test harness and (later) the scheduler all call through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import values
+from .auth import Auth, UserIdentity
+from .clock import Clock, SystemClock
+from .context import ActionCtx, MutationCtx, QueryCtx
+from .db.base import Database, RetryableConflict
+from .db.store import Catalog, DocumentReader, DocumentStore, DocumentWriter, WriteSet
+from .errors import ConflictError, NotAllowedError, ValidationError
+from .functions import FunctionDefinition, Kind
+from .ids import table_resolver
+from .logs import capture_logs
+from .registry import FunctionRegistry, LoadedApp
+
+__all__ = ["CallResult", "Runtime"]
+
+log = logging.getLogger("mainspring.runtime")
+
+MAX_MUTATION_ATTEMPTS = 24
+
+
+@dataclass
+class CallResult:
+    """What a top-level call produced."""
+
+    value: Any
+    log_lines: list[str] = field(default_factory=list)
+
+
+CommitListener = Callable[[WriteSet], None]
+
+
+class Runtime:
+    """Runs an app's functions against a database."""
+
+    def __init__(self, app: LoadedApp, database: Database, clock: Clock | None = None) -> None:
+        self.app = app
+        self.registry: FunctionRegistry = app.registry
+        self.database = database
+        self.clock = clock or SystemClock()
+        self.store = DocumentStore(database, self.clock, app.schema)
+        self._commit_listeners: list[CommitListener] = []
+        self.admin_key: str | None = None
+
+    async def start(self) -> None:
+        """Open the database, sync the catalog with the schema, load the admin key."""
+        await self.database.open()
+        await self.store.prepare()
+        async with self.database.transaction(write=True) as tx:
+            key = await tx.get_meta("admin_key")
+            if key is None:
+                key = "ms_admin_" + secrets.token_urlsafe(32)
+                await tx.set_meta("admin_key", key)
+        self.admin_key = key
+
+    async def stop(self) -> None:
+        """Close the database."""
+        await self.database.close()
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call ``listener(write_set)`` after every committed mutation that wrote something."""
+        self._commit_listeners.append(listener)
+
+    # -- entry points -------------------------------------------------------------------------
+
+    async def run(
+        self,
+        path: str,
+        args: Any,
+        *,
+        kind: Kind | None = None,
+        identity: UserIdentity | None = None,
+        admin: bool = False,
+    ) -> CallResult:
+        """A top-level call by path, as from HTTP or the CLI; internal functions need ``admin``."""
+        definition = self.registry.lookup(path, allow_internal=admin)
+        if kind is not None and definition.kind != kind:
+            raise NotAllowedError(
+                f"{definition.path} is a {definition.kind}, not a {kind}"
+            )
+        with capture_logs(definition.label) as logs:
+            value = await self._invoke(definition, args, Auth(identity))
+        return CallResult(value, logs.lines)
+
+    async def call(
+        self, function: Any, args: Any, *, auth: Auth | None = None, kind: Kind | None = None
+    ) -> Any:
+        """A server-side call by definition or reference (may reach internal functions)."""
+        definition = self.registry.resolve(function)
+        if kind is not None and definition.kind != kind:
+            raise NotAllowedError(f"{definition.label} is a {definition.kind}, not a {kind}")
+        with capture_logs(definition.label):
+            return await self._invoke(definition, args, auth or Auth())
+
+    # -- execution ----------------------------------------------------------------------------
+
+    def validate_args(self, definition: FunctionDefinition, args: Any) -> dict[str, Any]:
+        """Validate arguments, resolving id tables through the catalog."""
+        token = table_resolver.set(self.store.table_name)
+        try:
+            return definition.validate_args(args)
+        finally:
+            table_resolver.reset(token)
+
+    async def _invoke(self, definition: FunctionDefinition, args: Any, auth: Auth) -> Any:
+        try:
+            checked = self.validate_args(definition, args)
+        except ValidationError:
+            # A table created by another process since our catalog was read: refresh once.
+            async with self.database.transaction(write=False) as tx:
+                self.store.catalog = await Catalog.load(tx)
+            checked = self.validate_args(definition, args)
+        if definition.kind == "query":
+            value = await self._run_query(definition, checked, auth)
+        elif definition.kind == "mutation":
+            value = await self._run_mutation(definition, checked, auth)
+        else:
+            value = await definition.handler(ActionCtx(self, auth), **checked)
+        return self._check_return(definition, value)
+
+    def _check_return(self, definition: FunctionDefinition, value: Any) -> Any:
+        token = table_resolver.set(self.store.table_name)
+        try:
+            value = definition.validate_return(value)
+        finally:
+            table_resolver.reset(token)
+        values.check_value(value, f"{definition.label}: return value")
+        return value
+
+    async def _run_query(
+        self, definition: FunctionDefinition, args: dict[str, Any], auth: Auth
+    ) -> Any:
+        async with self.database.transaction(write=False) as tx:
+            await self.store.ensure_loaded(tx)
+            ctx = QueryCtx(self, DocumentReader(self.store, tx), auth)
+            return await definition.handler(ctx, **args)
+
+    async def _run_mutation(
+        self, definition: FunctionDefinition, args: dict[str, Any], auth: Auth
+    ) -> Any:
+        delay = 0.002
+        for attempt in range(1, MAX_MUTATION_ATTEMPTS + 1):
+            writer: DocumentWriter | None = None
+            try:
+                async with self.database.transaction(write=True) as tx:
+                    await self.store.ensure_loaded(tx)
+                    writer = DocumentWriter(self.store, tx)
+                    result = await definition.handler(MutationCtx(self, writer, auth), **args)
+            except RetryableConflict as exc:
+                self.store.catalog = Catalog()  # it may hold tables the rollback undid
+                if attempt == MAX_MUTATION_ATTEMPTS:
+                    raise ConflictError(
+                        f"{definition.label}: gave up after {attempt} attempts that conflicted "
+                        f"with concurrent writes ({exc})"
+                    ) from exc
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.25)
+                continue
+            except BaseException:
+                if writer is not None and writer.writes:
+                    self.store.catalog = Catalog()
+                raise
+            self._published(writer.writes)
+            return result
+        raise AssertionError("unreachable")
+
+    def _published(self, writes: WriteSet) -> None:
+        for callback in writes.after_commit:
+            callback()
+        if writes:
+            for listener in self._commit_listeners:
+                listener(writes)
+
+
+def request_id() -> str:
+    """A short id tying a client-visible error to its server log entry."""
+    return uuid.uuid4().hex[:16]
