@@ -38,8 +38,12 @@ class UserIdentity:
 
     def to_dict(self) -> dict[str, Any]:
         """Convex's identity object shape."""
-        return {**self.claims, "subject": self.subject, "issuer": self.issuer,
-                "tokenIdentifier": self.token_identifier}
+        return {
+            **self.claims,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "tokenIdentifier": self.token_identifier,
+        }
 
 
 class Auth:

@@ -37,8 +37,11 @@ def _path(function: Any) -> str:
 
 
 def _request(function: Any, args: dict[str, Any] | None) -> dict[str, Any]:
-    return {"path": _path(function), "format": "convex_encoded_json",
-            "args": [values.to_json(args or {}, "args")]}
+    return {
+        "path": _path(function),
+        "format": "convex_encoded_json",
+        "args": [values.to_json(args or {}, "args")],
+    }
 
 
 def _headers(auth: str | None, admin_key: str | None) -> dict[str, str]:
@@ -72,11 +75,18 @@ def _result(response: httpx.Response) -> Any:
 class Client:
     """A synchronous client. ``auth`` is a user token; ``admin_key`` reaches internal functions."""
 
-    def __init__(self, url: str, *, auth: str | None = None, admin_key: str | None = None,
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: str | None = None,
+        admin_key: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout,
-                                  headers=_headers(auth, admin_key))
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, headers=_headers(auth, admin_key)
+        )
 
     def set_auth(self, token: str | None) -> None:
         """Use ``token`` for later calls (None: unauthenticated)."""
@@ -110,19 +120,27 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
 class AsyncClient:
     """The asyncio twin of :class:`Client`."""
 
-    def __init__(self, url: str, *, auth: str | None = None, admin_key: str | None = None,
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: str | None = None,
+        admin_key: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout,
-                                       headers=_headers(auth, admin_key))
+        self._http = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, headers=_headers(auth, admin_key)
+        )
 
     def set_auth(self, token: str | None) -> None:
         """Use ``token`` for later calls (None: unauthenticated)."""
@@ -156,6 +174,7 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()

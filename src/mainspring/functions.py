@@ -48,9 +48,7 @@ class FunctionDefinition:
 
     def __init__(self, handler: Handler, kind: Kind, visibility: Visibility) -> None:
         if not inspect.iscoroutinefunction(handler):
-            raise SchemaError(
-                f"{handler.__qualname__}: Mainspring functions must be `async def`"
-            )
+            raise SchemaError(f"{handler.__qualname__}: Mainspring functions must be `async def`")
         self.handler = handler
         self.kind: Kind = kind
         self.visibility: Visibility = visibility
@@ -97,7 +95,7 @@ class FunctionDefinition:
             else:
                 fields[param.name] = NotRequired[hint]
                 defaults[param.name] = param.default
-        typed = TypedDict(f"{self.name}_args", fields)  # type: ignore[operator]
+        typed = TypedDict(f"{self.name}_args", fields)  # type: ignore[misc]
         typed.__pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[attr-defined]
         args_adapter = make_adapter(typed, self.label)
         returns = None

@@ -105,13 +105,15 @@ class IdRef:
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
             raise PydanticCustomError(
-                "id_type", "expected an id of table {table}, got {got}",
+                "id_type",
+                "expected an id of table {table}, got {got}",
                 {"table": self.table, "got": type(value).__name__},
             )
         number = decode_id(value)
         if number is None:
             raise PydanticCustomError(
-                "id_format", "expected an id of table {table}, got {value!r} which is not an id",
+                "id_format",
+                "expected an id of table {table}, got {value!r} which is not an id",
                 {"table": self.table, "value": value},
             )
         resolve = table_resolver.get()
@@ -119,7 +121,8 @@ class IdRef:
             actual = resolve(number)
             if actual != self.table:
                 raise PydanticCustomError(
-                    "id_table", "expected an id of table {table}, got an id of table {actual}",
+                    "id_table",
+                    "expected an id of table {table}, got an id of table {actual}",
                     {"table": self.table, "actual": actual or "<unknown>"},
                 )
         return value

@@ -18,8 +18,13 @@ __all__ = ["LogCollector", "capture_logs", "install"]
 
 server_log = logging.getLogger("mainspring.functions")
 _current: ContextVar[LogCollector | None] = ContextVar("mainspring_logs", default=None)
-_LEVELS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN",
-           logging.ERROR: "ERROR", logging.CRITICAL: "ERROR"}
+_LEVELS = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARN",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "ERROR",
+}
 MAX_LINES = 256
 
 
@@ -88,19 +93,20 @@ class _LogHandler(logging.Handler):
         collector.add(_LEVELS.get(record.levelno, "LOG"), message)
 
 
-_installed = False
+_handler = _LogHandler(level=logging.INFO)
 
 
 def install() -> None:
-    """Route stdout and logging through collectors (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    _installed = True
+    """Route stdout and logging through collectors (idempotent, and repaired if replaced)."""
     if not isinstance(sys.stdout, _StdoutRouter):
         sys.stdout = _StdoutRouter(sys.stdout)
-    handler = _LogHandler(level=logging.INFO)
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    if _handler not in root.handlers:
+        root.addHandler(_handler)
+    if root.getEffectiveLevel() > logging.INFO:
+        # The root level gates records before any handler sees them; INFO lines belong
+        # in logLines even when the server log itself is quieter.
+        root.setLevel(logging.INFO)
 
 
 @contextmanager

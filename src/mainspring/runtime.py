@@ -48,19 +48,29 @@ CommitListener = Callable[[WriteSet], None]
 class Runtime:
     """Runs an app's functions against a database."""
 
-    def __init__(self, app: LoadedApp, database: Database, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        app: LoadedApp,
+        database: Database,
+        clock: Clock | None = None,
+        *,
+        admin_key: str | None = None,
+    ) -> None:
         self.app = app
         self.registry: FunctionRegistry = app.registry
         self.database = database
         self.clock = clock or SystemClock()
         self.store = DocumentStore(database, self.clock, app.schema)
         self._commit_listeners: list[CommitListener] = []
-        self.admin_key: str | None = None
+        #: Given by configuration (MAINSPRING_ADMIN_KEY) or generated once and kept in the DB.
+        self.admin_key: str | None = admin_key
 
     async def start(self) -> None:
         """Open the database, sync the catalog with the schema, load the admin key."""
         await self.database.open()
         await self.store.prepare()
+        if self.admin_key is not None:
+            return
         async with self.database.transaction(write=True) as tx:
             key = await tx.get_meta("admin_key")
             if key is None:
@@ -90,9 +100,7 @@ class Runtime:
         """A top-level call by path, as from HTTP or the CLI; internal functions need ``admin``."""
         definition = self.registry.lookup(path, allow_internal=admin)
         if kind is not None and definition.kind != kind:
-            raise NotAllowedError(
-                f"{definition.path} is a {definition.kind}, not a {kind}"
-            )
+            raise NotAllowedError(f"{definition.path} is a {definition.kind}, not a {kind}")
         with capture_logs(definition.label) as logs:
             value = await self._invoke(definition, args, Auth(identity))
         return CallResult(value, logs.lines)

@@ -74,7 +74,7 @@ class TableSchema:
             if field.startswith("_"):
                 raise SchemaError(f"table {name!r}: field {field!r} may not start with '_'")
         self.fields = hints
-        typed = TypedDict(declaration.__name__, hints)  # type: ignore[operator]
+        typed = TypedDict(declaration.__name__, hints)  # type: ignore[misc]
         typed.__pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[attr-defined]
         self.adapter: TypeAdapter[Any] = make_adapter(typed, f"table {name!r}")
         self.indexes = dict(declaration.__indexes__)

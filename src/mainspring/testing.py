@@ -65,15 +65,18 @@ class TestApp:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.runtime.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def with_identity(self, subject: str = "user", issuer: str = "https://test.invalid",
-                      **claims: Any) -> TestApp:
+    def with_identity(
+        self, subject: str = "user", issuer: str = "https://test.invalid", **claims: Any
+    ) -> TestApp:
         """A view of this app whose calls carry the given identity."""
         view = object.__new__(TestApp)
         view.__dict__.update(self.__dict__)

@@ -32,7 +32,9 @@ def make_adapter(hint: Any, where: str) -> TypeAdapter[Any]:
         raise SchemaError(f"{where}: unsupported type {hint!r}: {exc}") from exc
 
 
-def resolve_annotations(annotations: dict[str, Any], module_name: str, where: str) -> dict[str, Any]:
+def resolve_annotations(
+    annotations: dict[str, Any], module_name: str, where: str
+) -> dict[str, Any]:
     """Evaluate string annotations in their module, ignoring the module's functions.
 
     A function named ``list`` or ``type`` (common in Convex apps) would otherwise shadow the
@@ -47,7 +49,12 @@ def resolve_annotations(annotations: dict[str, Any], module_name: str, where: st
     module = sys.modules.get(module_name)
     namespace: dict[str, Any] = {**vars(typing), **vars(builtins)}
     for name, value in (vars(module) if module else {}).items():
-        if not callable(value) or isinstance(value, type) or hasattr(value, "__origin__") or name not in namespace:
+        if (
+            not callable(value)
+            or isinstance(value, type)
+            or hasattr(value, "__origin__")
+            or name not in namespace
+        ):
             namespace[name] = value
     out = {}
     for name, hint in annotations.items():

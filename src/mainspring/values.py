@@ -35,7 +35,7 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def to_json(value: Any, path: str = "value") -> Any:
-    """Encode a Convex value as JSON-compatible Python data, raising ValidationError if it isn't one."""
+    """Encode a Convex value as JSON-ready Python data; ValidationError if it is not one."""
     return _encode(value, path, 0)
 
 

@@ -22,7 +22,7 @@ def open_database(url: str | Path) -> Database:
             ) from exc
         return PostgresDatabase(text)
     if text.startswith("sqlite:///"):
-        text = text[len("sqlite:///"):]
+        text = text[len("sqlite:///") :]
     elif "://" in text:
         raise ConfigurationError(
             f"unsupported database URL {text!r}: use postgresql://… or a SQLite file path"

@@ -40,7 +40,7 @@ def _number(value: float) -> bytes:
         value = 0.0  # -0.0 and 0.0 are one key
     if math.isnan(value):
         return b"\xff" * 8  # NaN after every number
-    bits = struct.unpack(">Q", struct.pack(">d", value))[0]
+    bits: int = struct.unpack(">Q", struct.pack(">d", value))[0]
     bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
     return bits.to_bytes(8, "big")
 

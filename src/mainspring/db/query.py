@@ -175,8 +175,10 @@ class Query:
         if range_fn is not None:
             builder = range_fn(IndexRangeBuilder(self._index_name, index.fields))
             if not isinstance(builder, IndexRangeBuilder):
-                raise ValidationError(f"index {self._index_name!r}: the range function must "
-                                      "return the builder (e.g. lambda q: q.eq(...))")
+                raise ValidationError(
+                    f"index {self._index_name!r}: the range function must "
+                    "return the builder (e.g. lambda q: q.eq(...))"
+                )
             lo, hi = builder.bounds()
         return index, lo, hi
 
@@ -258,7 +260,9 @@ class Query:
             num_items = options.get("numItems", num_items)
             cursor = options.get("cursor", cursor)
         if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 1:
-            raise ValidationError(f"paginate: numItems must be a positive integer, got {num_items!r}")
+            raise ValidationError(
+                f"paginate: numItems must be a positive integer, got {num_items!r}"
+            )
         num_items = min(num_items, _MAX_PAGE)
         index, _, _ = await self._resolve()
         index_id = index.id if index else 0

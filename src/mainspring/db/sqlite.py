@@ -94,8 +94,9 @@ class _SqliteTransaction(Transaction):
     async def scan(
         self, index_id: int, lo: bytes, hi: bytes | None, descending: bool, limit: int
     ) -> list[tuple[bytes, StoredDocument]]:
-        sql = _SCAN.format(hi="AND e.key < ?" if hi is not None else "",
-                           order="DESC" if descending else "ASC")
+        sql = _SCAN.format(
+            hi="AND e.key < ?" if hi is not None else "", order="DESC" if descending else "ASC"
+        )
         params: list[object] = [index_id, lo]
         if hi is not None:
             params.append(hi)
@@ -160,7 +161,9 @@ class SqliteDatabase(Database):
     def __init__(self, path: str | Path, *, synchronous: str = "full", readers: int = 8) -> None:
         self.path = Path(path)
         if synchronous.lower() not in ("full", "normal"):
-            raise DatabaseError(f"sqlite synchronous must be 'full' or 'normal', not {synchronous!r}")
+            raise DatabaseError(
+                f"sqlite synchronous must be 'full' or 'normal', not {synchronous!r}"
+            )
         self.synchronous = synchronous.upper()
         self._max_readers = readers
         self._writer: sqlite3.Connection | None = None

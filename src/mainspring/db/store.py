@@ -21,8 +21,14 @@ from .base import Database, IndexEntry, IndexRow, StoredDocument, Transaction
 from .keys import index_key
 from .query import Query
 
-__all__ = ["SYSTEM_TABLES", "Catalog", "DocumentReader", "DocumentStore", "DocumentWriter",
-           "WriteSet"]
+__all__ = [
+    "SYSTEM_TABLES",
+    "Catalog",
+    "DocumentReader",
+    "DocumentStore",
+    "DocumentWriter",
+    "WriteSet",
+]
 
 log = logging.getLogger("mainspring.db")
 
@@ -268,10 +274,14 @@ class DocumentWriter(DocumentReader):
 
     def _validate(self, table: str, document: Mapping[str, Any], where: str) -> str:
         if not isinstance(document, Mapping):
-            raise ValidationError(f"{where}: a document must be a dict, got {type(document).__name__}")
+            raise ValidationError(
+                f"{where}: a document must be a dict, got {type(document).__name__}"
+            )
         for key in document:
             if isinstance(key, str) and key.startswith("_"):
-                raise ValidationError(f"{where}: field {key!r}: names starting with '_' are reserved")
+                raise ValidationError(
+                    f"{where}: field {key!r}: names starting with '_' are reserved"
+                )
         schema = self._store.schema
         declared = schema.table(table) if schema and not table.startswith("_") else None
         if declared is not None:
@@ -323,8 +333,14 @@ class DocumentWriter(DocumentReader):
             raise NotAllowedError(f"{verb}: {doc_id} is in system table {table!r}")
         return table, stored
 
-    async def _write(self, doc_id: str, table: str, stored: StoredDocument,
-                     new_fields: dict[str, Any], where: str) -> None:
+    async def _write(
+        self,
+        doc_id: str,
+        table: str,
+        stored: StoredDocument,
+        new_fields: dict[str, Any],
+        where: str,
+    ) -> None:
         text = self._validate(table, new_fields, where)
         old = _materialize(stored)
         new = {"_id": doc_id, "_creationTime": stored.creation_time, **new_fields}
@@ -339,8 +355,9 @@ class DocumentWriter(DocumentReader):
         self.writes.keys.extend(remove + add)
 
     @staticmethod
-    def _strip_system(doc_id: str, stored: StoredDocument, fields: Mapping[str, Any],
-                      where: str) -> dict[str, Any]:
+    def _strip_system(
+        doc_id: str, stored: StoredDocument, fields: Mapping[str, Any], where: str
+    ) -> dict[str, Any]:
         out = dict(fields)
         if "_id" in out and out.pop("_id") != doc_id:
             raise ValidationError(f"{where}: _id cannot be changed")
