@@ -37,7 +37,6 @@ __all__ = [
 Kind = Literal["query", "mutation", "action"]
 Visibility = Literal["public", "internal"]
 Handler = Callable[..., Awaitable[Any]]
-F = TypeVar("F", bound=Handler)
 
 
 class FunctionDefinition:
@@ -126,29 +125,43 @@ class FunctionDefinition:
         return validate(returns, value, f"{self.label}: invalid return value", noun="value")
 
 
-def _decorator(kind: Kind, visibility: Visibility) -> Any:
+class _Decorator:
+    """Turns ``async def handler(ctx, ...)`` into a :class:`FunctionDefinition`."""
+
+    def __init__(self, kind: Kind, visibility: Visibility) -> None:
+        self.kind: Kind = kind
+        self.visibility: Visibility = visibility
+        article = "an" if visibility == "internal" else "a"
+        self.__doc__ = (
+            f"Declare {article} {visibility} {kind}: use as ``@{self.name}`` or "
+            f"``@{self.name}()`` on an ``async def handler(ctx, ...)``."
+        )
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.visibility == "public" else f"internal_{self.kind}"
+
+    def __repr__(self) -> str:
+        return f"mainspring.{self.name}"
+
     @overload
-    def decorate(fn: F, /) -> FunctionDefinition: ...
+    def __call__(self, fn: Handler, /) -> FunctionDefinition: ...
     @overload
-    def decorate() -> Callable[[F], FunctionDefinition]: ...
-    def decorate(fn: F | None = None, /) -> Any:
+    def __call__(self) -> Callable[[Handler], FunctionDefinition]: ...
+    def __call__(
+        self, fn: Handler | None = None, /
+    ) -> FunctionDefinition | Callable[[Handler], FunctionDefinition]:
         if fn is None:
-            return lambda f: FunctionDefinition(f, kind, visibility)
-        return FunctionDefinition(fn, kind, visibility)
-
-    decorate.__doc__ = (
-        f"Declare a{'n' if visibility == 'internal' else ''} {visibility} {kind}. "
-        "Use as ``@decorator`` or ``@decorator()`` on an ``async def handler(ctx, ...)``."
-    )
-    return decorate
+            return lambda f: FunctionDefinition(f, self.kind, self.visibility)
+        return FunctionDefinition(fn, self.kind, self.visibility)
 
 
-query = _decorator("query", "public")
-mutation = _decorator("mutation", "public")
-action = _decorator("action", "public")
-internal_query = _decorator("query", "internal")
-internal_mutation = _decorator("mutation", "internal")
-internal_action = _decorator("action", "internal")
+query = _Decorator("query", "public")
+mutation = _Decorator("mutation", "public")
+action = _Decorator("action", "public")
+internal_query = _Decorator("query", "internal")
+internal_mutation = _Decorator("mutation", "internal")
+internal_action = _Decorator("action", "internal")
 
 
 def parse_path(path: str) -> str:
