@@ -14,6 +14,7 @@ from mainspring import (
     Id,
     NotAllowedError,
     Schema,
+    StorageId,
     SchemaError,
     Table,
     ValidationError,
@@ -229,3 +230,38 @@ def test_sync_functions_are_refused() -> None:
         @query
         def sync(ctx: Any) -> None:  # type: ignore[arg-type]
             return None
+
+
+class Owners(Table):
+    name: str
+
+
+class Pets(Table):
+    owner: Id[Owners]
+    photo: StorageId | None
+
+
+async def test_id_of_a_table_class() -> None:
+    with pytest.raises(ValidationError, match="Owners is not part of a Schema"):
+        Schema(pets=Pets).table("pets").check_document(  # type: ignore[union-attr]
+            {"owner": "x" * 28, "photo": None}, "insert"
+        )
+    pet_schema = Schema(owners=Owners, pets=Pets)
+
+    @mutation
+    async def adopt(ctx: Any, owner: Id[Owners]) -> Id[Pets]:
+        pet: str = await ctx.db.insert("pets", {"owner": owner, "photo": None})
+        return pet
+
+    @mutation
+    async def add_owner(ctx: Any) -> Id[Owners]:
+        owner: str = await ctx.db.insert("owners", {"name": "o"})
+        return owner
+
+    async with TestApp([adopt, add_owner], schema=pet_schema) as t:
+        owner = await t.mutation("app:add_owner")
+        pet = await t.mutation("app:adopt", {"owner": owner})
+        with pytest.raises(ValidationError, match="id of table owners, got an id of table pets"):
+            await t.mutation("app:adopt", {"owner": pet})
+    with pytest.raises(SchemaError, match="already the table 'owners'"):
+        Schema(people=Owners)

@@ -31,7 +31,7 @@ from .functions import (
     mutation,
     query,
 )
-from .ids import Id
+from .ids import Id, StorageId
 from .schema import Schema, Table
 
 __version__ = "0.1.0"
@@ -58,6 +58,7 @@ __all__ = [
     "Schema",
     "SchemaError",
     "ServerError",
+    "StorageId",
     "SystemClock",
     "Table",
     "UserIdentity",

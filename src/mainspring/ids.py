@@ -11,14 +11,14 @@ import os
 import zlib
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
 from .errors import ValidationError
 
-__all__ = ["Id", "IdRef", "decode_id", "is_id", "new_id"]
+__all__ = ["Id", "IdRef", "StorageId", "decode_id", "is_id", "new_id"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
@@ -92,38 +92,57 @@ def is_id(text: Any) -> bool:
 
 
 class IdRef:
-    """Pydantic metadata: the annotated string must be an id of table ``table``."""
+    """Pydantic metadata: the annotated string must be an id of table ``table``.
 
-    __slots__ = ("table",)
+    ``table`` is a table name, or a :class:`~mainspring.Table` class whose name the schema
+    gives it (``Schema(files=Files)`` names ``Files`` "files").
+    """
 
-    def __init__(self, table: str) -> None:
-        self.table = table
+    __slots__ = ("_table",)
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    @property
+    def table(self) -> str:
+        """The table name."""
+        if isinstance(self._table, str):
+            return self._table
+        name = getattr(self._table, "__table_name__", None)
+        if name is None:
+            raise PydanticCustomError(
+                "id_table_class",
+                "Id[{cls}]: {cls} is not part of a Schema, so it has no table name",
+                {"cls": self._table.__name__},
+            )
+        return str(name)
 
     def __repr__(self) -> str:
-        return f"Id[{self.table!r}]"
+        return f"Id[{self._table!r}]"
 
     def validate(self, value: Any) -> str:
+        table = self.table
         if not isinstance(value, str):
             raise PydanticCustomError(
                 "id_type",
                 "expected an id of table {table}, got {got}",
-                {"table": self.table, "got": type(value).__name__},
+                {"table": table, "got": type(value).__name__},
             )
         number = decode_id(value)
         if number is None:
             raise PydanticCustomError(
                 "id_format",
-                "expected an id of table {table}, got {value!r} which is not an id",
-                {"table": self.table, "value": value},
+                "expected an id of table {table}, got a string which is not an id",
+                {"table": table},
             )
         resolve = table_resolver.get()
         if resolve is not None:
             actual = resolve(number)
-            if actual != self.table:
+            if actual != table:
                 raise PydanticCustomError(
                     "id_table",
                     "expected an id of table {table}, got an id of table {actual}",
-                    {"table": self.table, "actual": actual or "<unknown>"},
+                    {"table": table, "actual": actual or "<unknown>"},
                 )
         return value
 
@@ -135,10 +154,29 @@ class IdRef:
         )
 
 
-class Id(str):
-    """A document id. ``Id["files"]`` is a str that must name a document of table ``files``."""
+_T = TypeVar("_T")
 
-    def __class_getitem__(cls, table: str) -> Any:
-        if not isinstance(table, str) or not table:
-            raise ValidationError(f"Id[...] takes a table name string, got {table!r}")
-        return Annotated[str, IdRef(table)]
+if TYPE_CHECKING:
+    # For type checkers Id[Files] is a str subtype; Id["files"] reads as a forward reference
+    # to a missing name, so typed code prefers the Table class form.
+    class Id(str, Generic[_T]):
+        """A document id of the table ``_T`` names."""
+
+    StorageId = Id[Any]
+
+else:
+
+    class Id(str):
+        """A document id: ``Id["files"]`` or ``Id[Files]`` (the Table class) is a str that
+        must name a document of table ``files``. Linters and type checkers read
+        ``Id["files"]`` as a forward reference, so typed code prefers ``Id[Files]``."""
+
+        def __class_getitem__(cls, table: Any) -> Any:
+            if not (isinstance(table, str) and table) and not isinstance(table, type):
+                raise ValidationError(
+                    f"Id[...] takes a table name or a Table class, got {table!r}"
+                )
+            return Annotated[str, IdRef(table)]
+
+    #: An id of a file in storage (``Id["_storage"]``).
+    StorageId = Id["_storage"]

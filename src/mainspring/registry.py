@@ -96,8 +96,11 @@ def load_app(directory: str | Path) -> LoadedApp:
     if not package.isidentifier():
         raise ConfigurationError(f"functions folder name {package!r} must be a Python identifier")
     parent = str(root.parent)
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
+    # First on the path, so an app loaded earlier from another folder with the same name
+    # (tests, the CLI) cannot shadow this one's modules.
+    if parent in sys.path:
+        sys.path.remove(parent)
+    sys.path.insert(0, parent)
     # Another app with the same folder name may have been loaded in this process (tests).
     for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
         del sys.modules[name]

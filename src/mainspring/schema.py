@@ -46,6 +46,8 @@ class Table:
     """
 
     __indexes__: ClassVar[dict[str, list[str]]] = {}
+    #: Set by the Schema that declares the table; lets ``Id[Files]`` name it.
+    __table_name__: ClassVar[str]
 
     def __init_subclass__(cls, indexes: Mapping[str, Sequence[str]] | None = None, **kw: Any):
         super().__init_subclass__(**kw)
@@ -125,6 +127,12 @@ class Schema:
             if not (isinstance(declaration, type) and issubclass(declaration, Table)):
                 raise SchemaError(f"table {name!r}: expected a Table subclass, got {declaration!r}")
             self.tables[name] = TableSchema(name, declaration)
+            existing = getattr(declaration, "__table_name__", name)
+            if existing != name:
+                raise SchemaError(
+                    f"table class {declaration.__name__} is already the table {existing!r}"
+                )
+            declaration.__table_name__ = name
 
     def table(self, name: str) -> TableSchema | None:
         """The declaration of table ``name``, if declared."""

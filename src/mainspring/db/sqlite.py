@@ -180,9 +180,12 @@ class SqliteDatabase(Database):
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=0
             )
-            conn.execute("PRAGMA busy_timeout = 0")
+            # These pragmas read the schema, which is briefly locked while another process
+            # creates the file or switches it to WAL: wait for that, then never block again.
+            conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("PRAGMA busy_timeout = 0")
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open SQLite database {str(self.path)!r}: {exc}") from exc
         return conn
@@ -190,11 +193,27 @@ class SqliteDatabase(Database):
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
-        async with self._begin_immediate(self._writer):
-            self._writer.execute("PRAGMA journal_mode = WAL")
+        await self._enable_wal(self._writer)
         async with self.transaction(write=True) as tx:
             assert isinstance(tx, _SqliteTransaction)
             self._migrate(tx.conn)
+
+    async def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # Outside any transaction: SQLite refuses to change the journal mode inside one.
+        delay = 0.001
+        for _ in range(2000):
+            try:
+                (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise DatabaseError(f"sqlite: {exc}") from exc
+                await asyncio.sleep(delay)  # another process is switching it too
+                delay = min(delay * 2, 0.05)
+                continue
+            if str(mode).lower() != "wal":
+                raise DatabaseError(f"cannot put {str(self.path)!r} in WAL mode (it is {mode})")
+            return
+        raise DatabaseError(f"{str(self.path)!r} stayed locked while enabling WAL mode")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         exists = conn.execute(
@@ -262,6 +281,7 @@ class SqliteDatabase(Database):
                 conn = self._readers.pop()
             else:
                 conn = self._connect()
+                conn.execute("PRAGMA query_only = ON")  # the contract: reads may not write
                 self._reader_count += 1
         try:
             conn.execute("BEGIN")

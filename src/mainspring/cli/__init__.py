@@ -1,0 +1,42 @@
+"""The ``mainspring`` command.
+
+::
+
+    mainspring init my-app            scaffold an app
+    mainspring dev                    serve it, reloading when a function file changes
+    mainspring serve --workers 4      serve it in production
+    mainspring run notes:add '{"body": "hi"}'
+    mainspring data notes --limit 5
+    mainspring admin-key
+
+Every option also reads a ``MAINSPRING_*`` environment variable (``--help`` names it); the
+settings come from flags, then the environment, then ``mainspring.toml``, then defaults.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .data import admin_key, data
+from .init import init
+from .options import MainspringGroup
+from .run import run
+from .serve import dev, serve
+
+__all__ = ["cli", "main"]
+
+
+@click.group(cls=MainspringGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mainspring")
+def cli() -> None:
+    """Mainspring: queries, mutations and actions over a transactional document database."""
+
+
+for _command in (init, dev, serve, run, data, admin_key):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Entry point of the ``mainspring`` console script."""
+    cli(prog_name="mainspring")

@@ -1,0 +1,299 @@
+"""Deployment settings: flag > ``MAINSPRING_*`` variable > ``mainspring.toml`` > default.
+
+::
+
+    settings = load_settings({"port": 8000})          # flags the user typed
+    settings.port, settings.sources["port"]           # 8000, "--port"
+
+Every setting has one row in :data:`SETTINGS` (its flag, its environment variable, its
+``mainspring.toml`` key and its default), which the CLI turns into options and the README
+documents. Relative paths (the functions folder, a SQLite file) are relative to the app
+folder. The embedded default keeps the whole deployment under ``<app>/.mainspring/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .db.base import Database
+from .errors import ConfigurationError
+
+__all__ = ["CONFIG_FILE", "SETTINGS", "Setting", "Settings", "load_settings", "parse_size"]
+
+CONFIG_FILE = "mainspring.toml"
+STATE_DIR = ".mainspring"
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from ``1048576``, ``"512KiB"``, ``"16MiB"``, ``"10MB"`` (KB = 1000, KiB = 1024)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return int(text)
+    match = _SIZE.match(str(text))
+    if match is None:
+        raise ValueError("expected a size such as 1048576, 512KiB or 16MiB")
+    number, unit = int(match[1]), (match[2] or "").lower()
+    if unit.endswith("b") and unit != "b":
+        unit = unit[:-1]
+    if unit.endswith("i"):
+        return number << (10 * ("kmg".index(unit[0]) + 1))
+    return number * _UNITS[unit]
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("expected an integer")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected an integer") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def _size(value: Any) -> int:
+    size = parse_size(value)
+    if size < 1024:
+        raise ValueError("must be at least 1024 bytes")
+    return size
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: where it can come from and how its text is checked."""
+
+    name: str
+    flag: str
+    help: str
+    default: Any
+    parse: Callable[[Any], Any] = _text
+    in_toml: bool = True  # secrets and the app folder itself are not read from the file
+
+    @property
+    def envvar(self) -> str:
+        """``MAINSPRING_<NAME>``."""
+        return "MAINSPRING_" + self.name.upper()
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("app_dir", "--app", "The app folder (holds mainspring.toml).", ".", in_toml=False),
+        Setting(
+            "functions_dir", "--functions", "Functions folder, relative to the app.", "backend"
+        ),
+        Setting(
+            "db_url",
+            "--db",
+            "postgresql://… URL or SQLite file path (relative to the app).",
+            f"{STATE_DIR}/db.sqlite3",
+        ),
+        Setting("host", "--host", "Interface to listen on.", "127.0.0.1"),
+        Setting("port", "--port", "Port to listen on.", 3210, _integer(1, 65535)),
+        Setting("workers", "--workers", "Server processes (serve only).", 1, _integer(1, 512)),
+        Setting("log_level", "--log-level", "Server log level.", "info", _choice(*_LOG_LEVELS)),
+        Setting(
+            "sqlite_synchronous",
+            "--sqlite-synchronous",
+            "SQLite durability: full (every commit fsynced) or normal (WAL-safe, faster).",
+            "full",
+            _choice("full", "normal"),
+        ),
+        Setting(
+            "max_request_body",
+            "--max-request-body",
+            "Largest accepted function-call body (e.g. 8MiB).",
+            8 * 1024 * 1024,
+            _size,
+        ),
+        Setting(
+            "admin_key",
+            "--admin-key",
+            "The deployment's admin key (run --url uses it; a server uses it instead of the "
+            "key kept in its database).",
+            None,
+            in_toml=False,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one deployment; ``sources`` says where each value came from."""
+
+    app_dir: Path
+    functions_dir: Path
+    db_url: str
+    host: str
+    port: int
+    workers: int
+    log_level: str
+    sqlite_synchronous: str
+    max_request_body: int
+    admin_key: str | None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use (a wildcard host is reached on loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def is_postgres(self) -> bool:
+        """True when the database is PostgreSQL."""
+        return self.db_url.startswith(("postgresql://", "postgres://"))
+
+    def describe_db(self) -> str:
+        """The database for humans, without a password."""
+        if self.is_postgres:
+            return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", self.db_url)
+        return f"SQLite {self.db_url}"
+
+    def check_functions_dir(self) -> Path:
+        """The functions folder, or a ConfigurationError naming where its setting came from."""
+        if not self.functions_dir.is_dir():
+            raise ConfigurationError(
+                f"functions folder {str(self.functions_dir)!r} does not exist "
+                f"(functions_dir from {self.sources.get('functions_dir', 'default')}); "
+                "create it or run `mainspring init`"
+            )
+        return self.functions_dir
+
+    def open_database(self) -> Database:
+        """A (not yet opened) database backend for ``db_url``."""
+        if self.is_postgres:
+            from .db import open_database
+
+            return open_database(self.db_url)
+        from .db.sqlite import SqliteDatabase
+
+        return SqliteDatabase(self.db_url, synchronous=self.sqlite_synchronous)
+
+    def environ(self) -> dict[str, str]:
+        """These settings as ``MAINSPRING_*`` variables (handed to server processes)."""
+        out: dict[str, str] = {}
+        for setting in SETTINGS.values():
+            value = getattr(self, setting.name)
+            if value is not None:
+                out[setting.envvar] = str(value)
+        return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    allowed = [s.name for s in SETTINGS.values() if s.in_toml]
+    for key in data:
+        if key not in allowed:
+            raise ConfigurationError(
+                f"{path}: unknown setting {key!r} (known: {', '.join(allowed)})"
+            )
+    return data
+
+
+def _resolve_db(raw: str, app_dir: Path) -> str:
+    if raw.startswith(("postgresql://", "postgres://")):
+        return raw
+    path = raw[len("sqlite:///") :] if raw.startswith("sqlite:///") else raw
+    if "://" in path:
+        raise ValueError("use postgresql://… or a SQLite file path (or sqlite:///path)")
+    if path in ("", ":memory:") or path.startswith("file:"):
+        raise ValueError("use a SQLite file path (an in-memory database is not shared)")
+    return str((app_dir / Path(path).expanduser()).resolve())
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve every setting; ``flags`` holds only what was given on the command line."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    toml: dict[str, Any] = {}
+    toml_name = CONFIG_FILE
+
+    def pick(setting: Setting) -> None:
+        if setting.name in flags:
+            raw, source = flags[setting.name], setting.flag
+        elif env.get(setting.envvar, "") != "":
+            raw, source = env[setting.envvar], setting.envvar
+        elif setting.name in toml:
+            raw, source = toml[setting.name], toml_name
+        else:
+            values[setting.name], sources[setting.name] = setting.default, "default"
+            return
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"invalid {setting.name} {raw!r} (from {source}): {exc}"
+            ) from None
+        sources[setting.name] = source
+
+    pick(SETTINGS["app_dir"])
+    app_dir = Path(values["app_dir"]).expanduser().resolve()
+    if not app_dir.is_dir():
+        raise ConfigurationError(
+            f"app folder {str(app_dir)!r} does not exist (app_dir from {sources['app_dir']})"
+        )
+    toml_name = str(app_dir / CONFIG_FILE)
+    toml = _read_toml(app_dir / CONFIG_FILE)
+    for setting in SETTINGS.values():
+        if setting.name != "app_dir":
+            pick(setting)
+    try:
+        db_url = _resolve_db(values["db_url"], app_dir)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"invalid db_url {values['db_url']!r} (from {sources['db_url']}): {exc}"
+        ) from None
+    return Settings(
+        app_dir=app_dir,
+        functions_dir=(app_dir / Path(values["functions_dir"]).expanduser()).resolve(),
+        db_url=db_url,
+        host=values["host"],
+        port=values["port"],
+        workers=values["workers"],
+        log_level=values["log_level"],
+        sqlite_synchronous=values["sqlite_synchronous"],
+        max_request_body=values["max_request_body"],
+        admin_key=values["admin_key"],
+        sources=sources,
+    )
