@@ -12,18 +12,26 @@ same ``data``; other failures raise :class:`ServerError`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
 from . import values
-from .errors import AppError, FunctionNotFoundError, ServerError, ValidationError
+from .errors import (
+    AppError,
+    FunctionNotFoundError,
+    NotAllowedError,
+    ServerError,
+    ValidationError,
+)
 from .functions import FunctionDefinition, FunctionReference, as_reference
 
 __all__ = ["AsyncClient", "Client"]
 
-_Kind = Literal["query", "mutation", "action"]
+_Kind = Literal["query", "mutation", "action", "function"]
+LogLinesHandler = Callable[[list[str]], None]
 
 
 def _path(function: Any) -> str:
@@ -53,11 +61,15 @@ def _headers(auth: str | None, admin_key: str | None) -> dict[str, str]:
     return headers
 
 
-def _result(response: httpx.Response) -> Any:
+def _result(response: httpx.Response, on_log_lines: LogLinesHandler | None = None) -> Any:
     try:
         body = response.json()
     except json.JSONDecodeError:
         body = None
+    if on_log_lines is not None and isinstance(body, dict):
+        lines = body.get("logLines")
+        if isinstance(lines, list) and lines:
+            on_log_lines([str(line) for line in lines])
     if response.status_code == 200 and isinstance(body, dict) and body.get("status") == "success":
         return values.from_json(body.get("value"))
     if response.status_code == 560 and isinstance(body, dict):
@@ -68,6 +80,9 @@ def _result(response: httpx.Response) -> Any:
     if response.status_code == 404:
         raise FunctionNotFoundError(str(message))
     if response.status_code == 400:
+        code = body.get("code") if isinstance(body, dict) else None
+        if code == "WrongFunctionKind":
+            raise NotAllowedError(str(message))  # as the runtime (and TestApp) raise it
         raise ValidationError(str(message))
     raise ServerError(f"HTTP {response.status_code}: {message}", response.status_code)
 
@@ -82,8 +97,11 @@ class Client:
         auth: str | None = None,
         admin_key: str | None = None,
         timeout: float = 60.0,
+        on_log_lines: LogLinesHandler | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        #: Called with the log lines a function printed (Convex's client logs them too).
+        self.on_log_lines = on_log_lines
         self._http = httpx.Client(
             base_url=self.url, timeout=timeout, headers=_headers(auth, admin_key)
         )
@@ -99,7 +117,7 @@ class Client:
             response = self._http.post(f"/api/{kind}", json=_request(function, args))
         except httpx.HTTPError as exc:
             raise ServerError(f"cannot reach {self.url}: {exc}") from exc
-        return _result(response)
+        return _result(response, self.on_log_lines)
 
     def query(self, function: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query."""
@@ -112,6 +130,10 @@ class Client:
     def action(self, function: Any, args: dict[str, Any] | None = None) -> Any:
         """Run an action."""
         return self._call("action", function, args)
+
+    def function(self, function: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a query, mutation or action, whichever it is (``/api/function``)."""
+        return self._call("function", function, args)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -136,8 +158,11 @@ class AsyncClient:
         auth: str | None = None,
         admin_key: str | None = None,
         timeout: float = 60.0,
+        on_log_lines: LogLinesHandler | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        #: Called with the log lines a function printed (Convex's client logs them too).
+        self.on_log_lines = on_log_lines
         self._http = httpx.AsyncClient(
             base_url=self.url, timeout=timeout, headers=_headers(auth, admin_key)
         )
@@ -153,7 +178,7 @@ class AsyncClient:
             response = await self._http.post(f"/api/{kind}", json=_request(function, args))
         except httpx.HTTPError as exc:
             raise ServerError(f"cannot reach {self.url}: {exc}") from exc
-        return _result(response)
+        return _result(response, self.on_log_lines)
 
     async def query(self, function: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query."""
@@ -166,6 +191,10 @@ class AsyncClient:
     async def action(self, function: Any, args: dict[str, Any] | None = None) -> Any:
         """Run an action."""
         return await self._call("action", function, args)
+
+    async def function(self, function: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a query, mutation or action, whichever it is (``/api/function``)."""
+        return await self._call("function", function, args)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

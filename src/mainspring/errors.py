@@ -5,6 +5,7 @@
     MainspringError
     ├── AppError                 raised by user code; its ``data`` reaches the client
     ├── ValidationError          an argument, document or return value is not what was declared
+    │   └── ArgumentValidationError  the arguments of a top-level call (HTTP, CLI) are invalid
     ├── SchemaError              a schema or function declaration is itself wrong
     ├── FunctionNotFoundError    no public (or no internal, for admins) function at that path
     ├── NotAllowedError          the caller may not do this (internal function, wrong context)
@@ -23,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "AppError",
+    "ArgumentValidationError",
     "ConfigurationError",
     "ConflictError",
     "DatabaseError",
@@ -57,6 +59,15 @@ class ValidationError(MainspringError):
 
     The message names where (function argument, table field, return value), what was
     expected and what was received.
+    """
+
+
+class ArgumentValidationError(ValidationError):
+    """The arguments of a top-level call did not match the function's signature.
+
+    Raised before the function runs, so servers answer it as a bad request (HTTP 400) rather
+    than as a failure of the function; a ValidationError raised while a function runs (a bad
+    document, a nested call with bad arguments) stays a plain :class:`ValidationError`.
     """
 
 

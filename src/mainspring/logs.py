@@ -85,6 +85,13 @@ class _LogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         collector = _current.get()
         if collector is None or record.name == server_log.name:
+            # Being a root handler switches off Python's last-resort stderr output; keep its
+            # behaviour for warnings and errors while nobody else has configured logging.
+            root = logging.getLogger()
+            if root.handlers == [self] and record.levelno >= logging.WARNING:
+                last_resort = logging.lastResort
+                if last_resort is not None:
+                    last_resort.handle(record)
             return
         try:
             message = record.getMessage()

@@ -21,7 +21,7 @@ from .clock import Clock, SystemClock
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .db.base import Database, RetryableConflict
 from .db.store import Catalog, DocumentReader, DocumentStore, DocumentWriter, WriteSet
-from .errors import ConflictError, NotAllowedError, ValidationError
+from .errors import ArgumentValidationError, ConflictError, NotAllowedError, ValidationError
 from .functions import FunctionDefinition, Kind
 from .ids import table_resolver
 from .logs import capture_logs
@@ -68,6 +68,20 @@ class Runtime:
     async def start(self) -> None:
         """Open the database, sync the catalog with the schema, load the admin key."""
         await self.database.open()
+        delay = 0.005
+        for attempt in range(1, MAX_MUTATION_ATTEMPTS + 1):
+            try:
+                await self._prepare()
+                return
+            except RetryableConflict:
+                # Processes starting together race to create the same tables and admin key.
+                self.store.catalog = Catalog()
+                if attempt == MAX_MUTATION_ATTEMPTS:
+                    raise
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.25)
+
+    async def _prepare(self) -> None:
         await self.store.prepare()
         if self.admin_key is not None:
             return
@@ -102,7 +116,7 @@ class Runtime:
         if kind is not None and definition.kind != kind:
             raise NotAllowedError(f"{definition.path} is a {definition.kind}, not a {kind}")
         with capture_logs(definition.label) as logs:
-            value = await self._invoke(definition, args, Auth(identity))
+            value = await self._invoke(definition, args, Auth(identity), top_level=True)
         return CallResult(value, logs.lines)
 
     async def call(
@@ -125,14 +139,22 @@ class Runtime:
         finally:
             table_resolver.reset(token)
 
-    async def _invoke(self, definition: FunctionDefinition, args: Any, auth: Auth) -> Any:
+    async def _invoke(
+        self, definition: FunctionDefinition, args: Any, auth: Auth, *, top_level: bool = False
+    ) -> Any:
         try:
             checked = self.validate_args(definition, args)
         except ValidationError:
             # A table created by another process since our catalog was read: refresh once.
             async with self.database.transaction(write=False) as tx:
                 self.store.catalog = await Catalog.load(tx)
-            checked = self.validate_args(definition, args)
+            try:
+                checked = self.validate_args(definition, args)
+            except ValidationError as exc:
+                if not top_level:
+                    raise
+                # The caller's arguments are wrong, not the function: servers answer with a 4xx.
+                raise ArgumentValidationError(str(exc)) from exc
         if definition.kind == "query":
             value = await self._run_query(definition, checked, auth)
         elif definition.kind == "mutation":

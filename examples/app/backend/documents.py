@@ -1,14 +1,16 @@
-"""Documents (the seed's storage schema): a name and the ``Id["_storage"]`` of its file."""
+"""Documents (the seed's storage schema): a name and the ``StorageId`` of its file."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mainspring import Id, MutationCtx, QueryCtx, mutation, query
+from mainspring import Id, MutationCtx, QueryCtx, StorageId, mutation, query
+
+from .schema import Documents
 
 
 @mutation
-async def save(ctx: MutationCtx, name: str, file_id: Id["_storage"]) -> Id["documents"]:
+async def save(ctx: MutationCtx, name: str, file_id: StorageId) -> Id[Documents]:
     """Record an uploaded file under ``name``."""
     return await ctx.db.insert("documents", {"name": name, "file_id": file_id})
 

@@ -25,15 +25,17 @@ from mainspring import (
     query,
 )
 
+from .schema import Notes, Users
+
 
 @mutation
 async def add(
     ctx: MutationCtx,
-    author: Id["users"],
+    author: Id[Users],
     body: str,
     tags: list[str] | None = None,
     pinned: bool = False,
-) -> Id["notes"]:
+) -> Id[Notes]:
     """Add a note by ``author``; raises AppError for an empty body or an unknown author."""
     if not body.strip():
         raise AppError({"code": "EMPTY_NOTE", "message": "a note needs a body"})
@@ -47,7 +49,7 @@ async def add(
 
 @query
 async def list_by_author(
-    ctx: QueryCtx, author: Id["users"], pinned_only: bool = False
+    ctx: QueryCtx, author: Id[Users], pinned_only: bool = False
 ) -> list[dict[str, Any]]:
     """A user's notes, newest first (only the pinned ones with ``pinned_only``)."""
     if pinned_only:
@@ -66,13 +68,13 @@ async def page(ctx: QueryCtx, num_items: int = 10, cursor: str | None = None) ->
 
 
 @mutation
-async def set_pinned(ctx: MutationCtx, id: Id["notes"], pinned: bool) -> None:
+async def set_pinned(ctx: MutationCtx, id: Id[Notes], pinned: bool) -> None:
     """Pin or unpin a note."""
     await ctx.db.patch(id, {"pinned": pinned})
 
 
 @mutation
-async def remove(ctx: MutationCtx, id: Id["notes"]) -> None:
+async def remove(ctx: MutationCtx, id: Id[Notes]) -> None:
     """Delete a note; AppError NOT_FOUND (with the id) if there is none."""
     if await ctx.db.get(id) is None:
         raise AppError({"code": "NOT_FOUND", "id": id})
@@ -80,7 +82,7 @@ async def remove(ctx: MutationCtx, id: Id["notes"]) -> None:
 
 
 @internal_query
-async def count(ctx: QueryCtx, author: Id["users"] | None = None) -> int:
+async def count(ctx: QueryCtx, author: Id[Users] | None = None) -> int:
     """How many notes (by ``author``, if given)."""
     notes = ctx.db.query("notes")
     if author is not None:
@@ -89,7 +91,7 @@ async def count(ctx: QueryCtx, author: Id["users"] | None = None) -> int:
 
 
 @action
-async def add_many(ctx: ActionCtx, author: Id["users"], bodies: list[str]) -> int:
+async def add_many(ctx: ActionCtx, author: Id[Users], bodies: list[str]) -> int:
     """Add several notes, one transaction each, and return the author's note count."""
     for body in bodies:
         await ctx.run_mutation(api.notes.add, {"author": author, "body": body})

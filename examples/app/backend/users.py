@@ -6,9 +6,11 @@ from typing import Any
 
 from mainspring import AppError, Id, MutationCtx, QueryCtx, internal_mutation, mutation, query
 
+from .schema import Users
+
 
 @mutation
-async def create(ctx: MutationCtx, name: str) -> Id["users"]:
+async def create(ctx: MutationCtx, name: str) -> Id[Users]:
     """Add a user; names are unique."""
     name = name.strip()
     if not name:
@@ -20,7 +22,7 @@ async def create(ctx: MutationCtx, name: str) -> Id["users"]:
 
 
 @query
-async def get(ctx: QueryCtx, id: Id["users"]) -> dict[str, Any] | None:
+async def get(ctx: QueryCtx, id: Id[Users]) -> dict[str, Any] | None:
     """One user, or None."""
     return await ctx.db.get(id)
 
@@ -32,6 +34,6 @@ async def by_name(ctx: QueryCtx, name: str) -> dict[str, Any] | None:
 
 
 @internal_mutation
-async def rename(ctx: MutationCtx, id: Id["users"], name: str) -> None:
+async def rename(ctx: MutationCtx, id: Id[Users], name: str) -> None:
     """Rename a user: internal, so only other functions and the admin (CLI) may call it."""
     await ctx.db.patch(id, {"name": name})
