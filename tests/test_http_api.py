@@ -460,9 +460,10 @@ async def test_wrong_admin_key_is_401(api: Api) -> None:
         assert_error(response, 401, "Unauthenticated")
 
 
-async def test_bearer_token_is_accepted_without_an_identity_yet(api: Api) -> None:
+async def test_bearer_token_without_auth_providers_is_refused(api: Api) -> None:
     response = await api.call("query", "calls:whoami", headers={"Authorization": "Bearer a.b.c"})
-    assert response.json()["value"] is None
+    assert response.status_code == 401
+    assert "no auth providers" in response.json()["message"]
 
 
 async def test_admin_acting_as_a_user(api: Api) -> None:

@@ -9,6 +9,7 @@ from .context import ActionCtx, MutationCtx, QueryCtx
 from .db.store import REMOVE
 from .errors import (
     AppError,
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     DatabaseError,
@@ -31,6 +32,7 @@ from .functions import (
     mutation,
     query,
 )
+from .http_router import Cors, HttpAction, HttpRouter, http_action
 from .ids import Id, StorageId
 from .schema import Schema, Table
 
@@ -42,14 +44,18 @@ __all__ = [
     "AppError",
     "AsyncClient",
     "Auth",
+    "AuthenticationError",
     "Client",
     "Clock",
     "ConfigurationError",
     "ConflictError",
+    "Cors",
     "DatabaseError",
     "DocumentNotFoundError",
     "FunctionNotFoundError",
     "FunctionReference",
+    "HttpAction",
+    "HttpRouter",
     "Id",
     "MainspringError",
     "MutationCtx",
@@ -66,6 +72,7 @@ __all__ = [
     "VirtualClock",
     "action",
     "api",
+    "http_action",
     "internal",
     "internal_action",
     "internal_mutation",

@@ -28,7 +28,7 @@ from jwt.exceptions import InvalidTokenError, PyJWKError
 
 from .auth import UserIdentity
 from .clock import Clock
-from .errors import ConfigurationError, MainspringError
+from .errors import AuthenticationError, ConfigurationError
 
 __all__ = [
     "AuthConfig",
@@ -41,10 +41,6 @@ __all__ = [
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 _JWKS_MIN_REFRESH_MS = 1_000.0
 LEEWAY_S = 5.0
-
-
-class AuthenticationError(MainspringError):
-    """A token was presented but is not valid (bad signature, expired, unknown issuer...)."""
 
 
 def _norm(issuer: str) -> str:
@@ -64,8 +60,8 @@ class SharedSecretProvider(_Provider):
     """HS256 tokens signed with a shared secret — for development and trusted services."""
 
     def __init__(self, secret: str, *, issuer: str, audience: str | None = None) -> None:
-        if not secret or len(secret) < 16:
-            raise ConfigurationError("SharedSecretProvider: the secret must be ≥ 16 characters")
+        if len(secret.encode()) < 32:  # RFC 7518 §3.2: at least the hash's size for HS256
+            raise ConfigurationError("SharedSecretProvider: the secret must be ≥ 32 bytes")
         self.secret, self.issuer, self.audience = secret, issuer, audience
         self.algorithms = ("HS256",)
 

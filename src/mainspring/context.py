@@ -14,21 +14,23 @@ __all__ = ["ActionCtx", "MutationCtx", "QueryCtx"]
 
 
 class QueryCtx:
-    """``ctx`` of a query: ``db`` (read-only snapshot) and ``auth``."""
+    """``ctx`` of a query: ``db`` (read-only snapshot), ``auth`` and ``env``."""
 
     def __init__(self, runtime: Runtime, db: DocumentReader, auth: Auth) -> None:
         self.runtime = runtime
         self.db = db
         self.auth = auth
+        self.env = runtime.env
 
 
 class MutationCtx:
-    """``ctx`` of a mutation: ``db`` (a serializable transaction) and ``auth``."""
+    """``ctx`` of a mutation: ``db`` (a serializable transaction), ``auth`` and ``env``."""
 
     def __init__(self, runtime: Runtime, db: DocumentWriter, auth: Auth) -> None:
         self.runtime = runtime
         self.db = db
         self.auth = auth
+        self.env = runtime.env
 
 
 class ActionCtx:
@@ -37,6 +39,7 @@ class ActionCtx:
     def __init__(self, runtime: Runtime, auth: Auth) -> None:
         self.runtime = runtime
         self.auth = auth
+        self.env = runtime.env
 
     async def run_query(self, function: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query (public or internal) in its own snapshot, as this caller."""

@@ -9,6 +9,7 @@
     ├── SchemaError              a schema or function declaration is itself wrong
     ├── FunctionNotFoundError    no public (or no internal, for admins) function at that path
     ├── NotAllowedError          the caller may not do this (internal function, wrong context)
+    ├── AuthenticationError      a token was presented but is not valid (HTTP 401)
     ├── DocumentNotFoundError    patch / replace / delete of an id that does not exist
     ├── ConflictError            a mutation kept conflicting and its retries ran out
     ├── DatabaseError            the database failed in a way user code cannot fix
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "AppError",
     "ArgumentValidationError",
+    "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
     "DatabaseError",
@@ -81,6 +83,10 @@ class FunctionNotFoundError(MainspringError):
 
 class NotAllowedError(MainspringError):
     """The caller is not allowed to do this here."""
+
+
+class AuthenticationError(MainspringError):
+    """A token was presented but is not valid: bad signature, expired, unknown issuer..."""
 
 
 class DocumentNotFoundError(MainspringError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NotRequired, TypeVar, overload
+from typing import Any, Literal, NotRequired, overload
 
 from pydantic import ConfigDict, TypeAdapter
 from typing_extensions import TypedDict

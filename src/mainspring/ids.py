@@ -173,9 +173,7 @@ else:
 
         def __class_getitem__(cls, table: Any) -> Any:
             if not (isinstance(table, str) and table) and not isinstance(table, type):
-                raise ValidationError(
-                    f"Id[...] takes a table name or a Table class, got {table!r}"
-                )
+                raise ValidationError(f"Id[...] takes a table name or a Table class, got {table!r}")
             return Annotated[str, IdRef(table)]
 
     #: An id of a file in storage (``Id["_storage"]``).

@@ -10,8 +10,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .auth_providers import AuthConfig
 from .errors import ConfigurationError, FunctionNotFoundError, NotAllowedError, SchemaError
 from .functions import FunctionDefinition, as_reference, parse_path
+from .http_router import HttpRouter
 from .schema import Schema
 
 __all__ = ["FunctionRegistry", "LoadedApp", "load_app"]
@@ -25,6 +27,8 @@ class FunctionRegistry:
 
     def add(self, path: str, definition: FunctionDefinition) -> None:
         """Register ``definition`` at ``path`` (``module:name``)."""
+        if self._functions.get(path) is definition:
+            return
         if path in self._functions:
             raise SchemaError(f"two functions are registered at {path!r}")
         if definition.path is not None and definition.path != path:
@@ -71,6 +75,8 @@ class LoadedApp:
     registry: FunctionRegistry
     schema: Schema | None = None
     modules: dict[str, ModuleType] = field(default_factory=dict)
+    auth: AuthConfig | None = None
+    http: HttpRouter | None = None
 
 
 def _module_files(root: Path) -> list[Path]:
@@ -121,7 +127,17 @@ def load_app(directory: str | Path) -> LoadedApp:
         if schema is not None and not isinstance(schema, Schema):
             raise SchemaError("schema.py: `schema` must be a mainspring.Schema")
         app.schema = schema
+    app.auth = _special(app, "auth", "auth", AuthConfig)
+    app.http = _special(app, "http", "http", HttpRouter)
     return app
+
+
+def _special(app: LoadedApp, module: str, attribute: str, kind: type[Any]) -> Any:
+    """``backend/<module>.py``'s ``<attribute>``, checked to be a ``kind``."""
+    found = getattr(app.modules.get(module), attribute, None)
+    if found is not None and not isinstance(found, kind):
+        raise SchemaError(f"{module}.py: `{attribute}` must be a mainspring {kind.__name__}")
+    return found
 
 
 def app_from_functions(*definitions: FunctionDefinition, module: str = "app") -> FunctionRegistry:

@@ -7,11 +7,12 @@ the HTTP server, the CLI, the test harness and (later) the scheduler all call th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,14 @@ from .clock import Clock, SystemClock
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .db.base import Database, RetryableConflict
 from .db.store import Catalog, DocumentReader, DocumentStore, DocumentWriter, WriteSet
-from .errors import ArgumentValidationError, ConflictError, NotAllowedError, ValidationError
+from .env import ENV_TABLE, SYSTEM_FUNCTIONS, EnvironmentVariables
+from .errors import (
+    ArgumentValidationError,
+    AuthenticationError,
+    ConflictError,
+    NotAllowedError,
+    ValidationError,
+)
 from .functions import FunctionDefinition, Kind
 from .ids import table_resolver
 from .logs import capture_logs
@@ -61,6 +69,10 @@ class Runtime:
         self.database = database
         self.clock = clock or SystemClock()
         self.store = DocumentStore(database, self.clock, app.schema)
+        for path, definition in SYSTEM_FUNCTIONS.items():
+            self.registry.add(path, definition)
+        #: ``ctx.env``: the deployment's environment variables, shared by every call.
+        self.env = EnvironmentVariables(self)
         self._commit_listeners: list[CommitListener] = []
         #: Given by configuration (MAINSPRING_ADMIN_KEY) or generated once and kept in the DB.
         self.admin_key: str | None = admin_key
@@ -96,6 +108,22 @@ class Runtime:
         """Close the database."""
         await self.database.close()
 
+    async def authenticate(self, token: str) -> UserIdentity:
+        """The verified identity in a bearer token; AuthenticationError if it is not valid."""
+        if self.app.auth is None:
+            raise AuthenticationError(
+                "this deployment has no auth providers (declare `auth = AuthConfig(...)` in "
+                "backend/auth.py) so it cannot verify the token"
+            )
+        return await self.app.auth.verify(token, self.clock)
+
+    @contextlib.asynccontextmanager
+    async def read_snapshot(self) -> AsyncIterator[DocumentReader]:
+        """A read-only view of the database at one snapshot (CLI, dashboards, internals)."""
+        async with self.database.transaction(write=False) as tx:
+            await self.store.ensure_loaded(tx)
+            yield DocumentReader(self.store, tx)
+
     def on_commit(self, listener: CommitListener) -> None:
         """Call ``listener(write_set)`` after every committed mutation that wrote something."""
         self._commit_listeners.append(listener)
@@ -115,6 +143,7 @@ class Runtime:
         definition = self.registry.lookup(path, allow_internal=admin)
         if kind is not None and definition.kind != kind:
             raise NotAllowedError(f"{definition.path} is a {definition.kind}, not a {kind}")
+        await self.env.refresh_if_stale()
         with capture_logs(definition.label) as logs:
             value = await self._invoke(definition, args, Auth(identity), top_level=True)
         return CallResult(value, logs.lines)
@@ -126,6 +155,7 @@ class Runtime:
         definition = self.registry.resolve(function)
         if kind is not None and definition.kind != kind:
             raise NotAllowedError(f"{definition.label} is a {definition.kind}, not a {kind}")
+        await self.env.refresh_if_stale()
         with capture_logs(definition.label):
             return await self._invoke(definition, args, auth or Auth())
 
@@ -212,6 +242,8 @@ class Runtime:
     def _published(self, writes: WriteSet) -> None:
         for callback in writes.after_commit:
             callback()
+        if ENV_TABLE in writes.documents.values():
+            self.env.invalidate()
         if writes:
             for listener in self._commit_listeners:
                 listener(writes)

@@ -8,6 +8,7 @@
     mainspring run notes:add '{"body": "hi"}'
     mainspring data notes --limit 5
     mainspring admin-key
+    mainspring env set LARK_TOKEN xyz
 
 Every option also reads a ``MAINSPRING_*`` environment variable (``--help`` names it); the
 settings come from flags, then the environment, then ``mainspring.toml``, then defaults.
@@ -19,6 +20,7 @@ import click
 
 from .. import __version__
 from .data import admin_key, data
+from .env import env
 from .init import init
 from .options import MainspringGroup
 from .run import run
@@ -33,7 +35,7 @@ def cli() -> None:
     """Mainspring: queries, mutations and actions over a transactional document database."""
 
 
-for _command in (init, dev, serve, run, data, admin_key):
+for _command in (init, dev, serve, run, data, admin_key, env):
     cli.add_command(_command)
 
 

@@ -33,7 +33,17 @@ __all__ = [
 log = logging.getLogger("mainspring.db")
 
 #: System tables have fixed numbers below FIRST_USER_TABLE.
-SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2, "_cron_jobs": 3, "_cron_runs": 4}
+SYSTEM_TABLES = {
+    "_storage": 1,
+    "_scheduled_functions": 2,
+    "_cron_jobs": 3,
+    "_cron_runs": 4,
+    "_environment_variables": 5,
+}
+#: Indexes of system tables, as a schema declares them for user tables.
+SYSTEM_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
+    "_environment_variables": {"by_name": ("name",)},
+}
 FIRST_USER_TABLE = 10_000
 CREATION_INDEX = "by_creation_time"
 
@@ -96,6 +106,7 @@ class DocumentStore:
             self.catalog = await Catalog.load(tx)
             for name in SYSTEM_TABLES:
                 await self._ensure_table(tx, name)
+            await self._sync_system_indexes(tx)
             for name in self.schema.tables if self.schema else ():
                 await self._ensure_table(tx, name)
             await self._sync_indexes(tx)
@@ -121,6 +132,13 @@ class DocumentStore:
             for index, fields in declared.indexes.items():
                 await self._create_index(tx, number, index, tuple(fields))
         return number
+
+    async def _sync_system_indexes(self, tx: Transaction) -> None:
+        for name, indexes in SYSTEM_INDEXES.items():
+            number = self.catalog.numbers[name]
+            for index, fields in indexes.items():
+                if (number, index) not in self.catalog.indexes:
+                    await self._create_index(tx, number, index, fields)
 
     async def _create_index(
         self, tx: Transaction, table: int, name: str, fields: tuple[str, ...]
@@ -187,10 +205,7 @@ class DocumentReader:
 
     @property
     def system(self) -> DocumentReader:
-        """The same snapshot, for reading system tables such as ``_scheduled_functions``."""
-        return type(self)._system_view(self)
-
-    def _system_view(self) -> DocumentReader:
+        """Read-only access to system tables such as ``_scheduled_functions``, same snapshot."""
         view = DocumentReader(self._store, self._tx, system=True)
         view.read_ranges, view.read_ids = self.read_ranges, self.read_ids
         return view
@@ -267,7 +282,8 @@ class DocumentWriter(DocumentReader):
         super().__init__(store, tx, system=system)
         self.writes = WriteSet()
 
-    def _system_view(self) -> DocumentWriter:
+    def system_writer(self) -> DocumentWriter:
+        """Writes to system tables, in this transaction — for Mainspring's own code only."""
         view = DocumentWriter(self._store, self._tx, system=True)
         view.read_ranges, view.read_ids, view.writes = self.read_ranges, self.read_ids, self.writes
         return view

@@ -37,7 +37,7 @@ from ..functions import FunctionDefinition, Kind, parse_path
 from ..logs import capture_logs
 from ..runtime import Runtime, request_id
 from .body import check_content_type, read_json
-from .credentials import Credentials, parse_authorization
+from .credentials import Credentials, authenticate, parse_authorization
 from .encoding import FORMATS, Format, encode, encode_value
 from .errors import ApiError, api_response
 
@@ -171,9 +171,7 @@ class FunctionApi:
         fmt: Format,
         credentials: Credentials,
     ) -> Response:
-        # Until tokens are verified (the auth layer), a bearer token yields no identity;
-        # credentials.token carries it for that layer. An admin may act as a given user.
-        identity = credentials.acting_as
+        identity = await authenticate(self.runtime, credentials)
         # Collect here rather than from the CallResult so that failed calls keep their lines
         # (the runtime's own capture joins this collector). Our own logging happens after the
         # block, or it would be captured into the function's lines too.

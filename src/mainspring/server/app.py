@@ -18,10 +18,12 @@ from .api import FunctionApi
 from .cors import ApiPreflight
 from .encoding import encode
 from .errors import http_exception_handler
+from .http_actions import HttpActions
 
 __all__ = ["create_app"]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+_HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
 _VERSION_BODY = encode({"name": "mainspring", "version": __version__})
 _HEALTH_BODY = encode({"status": "ok"})
@@ -68,6 +70,7 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     routes: list[BaseRoute] = [
         *_api_routes(api),
+        Route("/http/{path:path}", HttpActions(runtime).handle, methods=_HTTP_METHODS),
         Route("/", _health, methods=["GET"]),
         Route("/version", _version, methods=["GET"]),
     ]

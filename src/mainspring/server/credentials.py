@@ -1,7 +1,7 @@
 """The ``Authorization`` header of an API call.
 
-* ``Bearer <token>`` — a user's token (a JWT from the app's auth provider). It is kept on the
-  :class:`Credentials` as is; turning it into a verified identity is the auth layer's job.
+* ``Bearer <token>`` — a user's token (a JWT from the app's auth provider), verified by the
+  app's :class:`~mainspring.auth_providers.AuthConfig` in :func:`authenticate`.
 * ``Convex <admin key>`` — the deployment admin key (the CLI, the dashboard, scripts): allows
   internal functions. ``Convex <admin key>:<base64 JSON identity>`` is what the official
   client's ``setAdminAuth(key, actingAsIdentity)`` sends: an admin acting as that user.
@@ -14,12 +14,16 @@ import binascii
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..auth import UserIdentity
+from ..errors import AuthenticationError
 from .errors import ApiError
 
-__all__ = ["ANONYMOUS", "Credentials", "parse_authorization"]
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+__all__ = ["ANONYMOUS", "Credentials", "authenticate", "parse_authorization"]
 
 # What an acting-as identity gets when the JSON leaves these out (the Convex CLI's
 # `--identity '{"name": "Ada"}'` usually does).
@@ -84,3 +88,16 @@ def _acting_as(encoded: str) -> UserIdentity:
             400, "BadActingAsIdentity", "the acting-as identity's subject and issuer are strings"
         )
     return UserIdentity(subject, issuer, claims)
+
+
+async def authenticate(runtime: Runtime, credentials: Credentials) -> UserIdentity | None:
+    """The caller's identity: verified from the bearer token, or the admin's acting-as one.
+
+    An invalid token is a 401, never a silent anonymous call.
+    """
+    if credentials.token is None:
+        return credentials.acting_as
+    try:
+        return await runtime.authenticate(credentials.token)
+    except AuthenticationError as exc:
+        raise _unauthorized(str(exc)) from None
