@@ -100,6 +100,13 @@ class TestApp:
 
         return await self.runtime.call(path, args or {}, auth=Auth(self._identity), kind=kind)
 
+    async def set_env(self, name: str, value: str | None) -> None:
+        """Set (or with None remove) a deployment environment variable."""
+        if value is None:
+            await self.runtime.call("_system/env:remove", {"name": name})
+        else:
+            await self.runtime.call("_system/env:set", {"name": name, "value": value})
+
     def advance_time(self, ms: float) -> None:
         """Move the virtual clock forward."""
         self.clock.advance(ms)
