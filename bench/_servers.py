@@ -31,8 +31,9 @@ def mainspring_app(app_dir: str, db_url: str, port: int) -> None:
     from mainspring.server import create_app
 
     runtime = Runtime(load_app(app_dir), open_database(db_url))
-    uvicorn.run(create_app(runtime), host="127.0.0.1", port=port, log_level="warning",
-                access_log=False)
+    uvicorn.run(
+        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
 
 
 if __name__ == "__main__":

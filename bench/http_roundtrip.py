@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-APP = '''
+APP = """
 from __future__ import annotations
 from mainspring import mutation, query
 
@@ -35,7 +35,7 @@ async def ping(ctx) -> dict:
 @mutation
 async def insert(ctx) -> None:
     await ctx.db.insert("items", {"n": 1, "s": "hello"})
-'''
+"""
 QUERY_BODY = '{"path":"bench:ping","format":"convex_encoded_json","args":[{}]}'
 MUTATION_BODY = '{"path":"bench:insert","format":"convex_encoded_json","args":[{}]}'
 
@@ -60,16 +60,28 @@ def start(args: list[str], port: int) -> subprocess.Popen[bytes]:
 
 
 def wrk(url: str, body: str, connections: int, seconds: int) -> tuple[float, float, float]:
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = '{body}'\n"
-    )
-    script.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = '{body}'\n"
+        )
     out = subprocess.run(
-        ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s",
-         "--latency", "-s", script.name, url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t",
+            str(min(connections, 2)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script.name)
     if "Non-2xx" in out:
@@ -90,13 +102,25 @@ def pgbench(url: str, connections: int, seconds: int) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_items")
         conn.execute("CREATE TABLE bench_items (id bigserial PRIMARY KEY, value text NOT NULL)")
-    script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
-    script.write("INSERT INTO bench_items (value) VALUES ('{\"n\":1,\"s\":\"hello\"}');\n")
-    script.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write('INSERT INTO bench_items (value) VALUES (\'{"n":1,"s":"hello"}\');\n')
     out = subprocess.run(
-        ["pgbench", "-n", "-f", script.name, "-c", str(connections), "-j",
-         str(min(connections, 2)), "-T", str(seconds), url],
-        capture_output=True, text=True, check=True,
+        [
+            "pgbench",
+            "-n",
+            "-f",
+            script.name,
+            "-c",
+            str(connections),
+            "-j",
+            str(min(connections, 2)),
+            "-T",
+            str(seconds),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script.name)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -124,8 +148,10 @@ def main() -> None:
     bare_port = free_port()
     bare = start(["bare"], bare_port)
     try:
-        bare_rps = {c: wrk(f"http://127.0.0.1:{bare_port}/api/query", QUERY_BODY, c, opts.seconds)
-                    for c in (1, 32)}
+        bare_rps = {
+            c: wrk(f"http://127.0.0.1:{bare_port}/api/query", QUERY_BODY, c, opts.seconds)
+            for c in (1, 32)
+        }
     finally:
         bare.terminate()
         bare.wait()
@@ -135,19 +161,39 @@ def main() -> None:
         server = start(["mainspring", str(work / "backend"), url], port)
         try:
             for c in (1, 32):
-                rps, p50, p99 = wrk(f"http://127.0.0.1:{port}/api/query", QUERY_BODY, c,
-                                    opts.seconds)
+                rps, p50, p99 = wrk(
+                    f"http://127.0.0.1:{port}/api/query", QUERY_BODY, c, opts.seconds
+                )
                 base = bare_rps[c][0]
-                rows.append((f"query  {name}", str(c), f"{rps:,.0f}", f"{p50:.2f}", f"{p99:.2f}",
-                             f"bare Starlette {base:,.0f}", f"{rps / base:.0%}"))
-                rps, p50, p99 = wrk(f"http://127.0.0.1:{port}/api/mutation", MUTATION_BODY, c,
-                                    opts.seconds)
+                rows.append(
+                    (
+                        f"query  {name}",
+                        str(c),
+                        f"{rps:,.0f}",
+                        f"{p50:.2f}",
+                        f"{p99:.2f}",
+                        f"bare Starlette {base:,.0f}",
+                        f"{rps / base:.0%}",
+                    )
+                )
+                rps, p50, p99 = wrk(
+                    f"http://127.0.0.1:{port}/api/mutation", MUTATION_BODY, c, opts.seconds
+                )
                 if name == "postgres":
                     base, label = pg_tps[c], f"pgbench insert {pg_tps[c]:,.0f}"
                 else:
                     base, label = bare_rps[c][0], f"bare Starlette {bare_rps[c][0]:,.0f}"
-                rows.append((f"insert {name}", str(c), f"{rps:,.0f}", f"{p50:.2f}", f"{p99:.2f}",
-                             label, f"{rps / base:.0%}"))
+                rows.append(
+                    (
+                        f"insert {name}",
+                        str(c),
+                        f"{rps:,.0f}",
+                        f"{p50:.2f}",
+                        f"{p99:.2f}",
+                        label,
+                        f"{rps / base:.0%}",
+                    )
+                )
         finally:
             server.terminate()
             server.wait()
@@ -160,8 +206,9 @@ def main() -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    bare_line = ", ".join(f"c={c}: {v[0]:,.0f} req/s p50 {v[1]:.2f} ms p99 {v[2]:.2f} ms"
-                          for c, v in bare_rps.items())
+    bare_line = ", ".join(
+        f"c={c}: {v[0]:,.0f} req/s p50 {v[1]:.2f} ms p99 {v[2]:.2f} ms" for c, v in bare_rps.items()
+    )
     print(f"\nbare Starlette: {bare_line}")
     print("pgbench one-insert: " + ", ".join(f"c={c}: {v:,.0f} tps" for c, v in pg_tps.items()))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import time
@@ -16,8 +17,19 @@ from live_server import LiveServer, live_server
 from mainspring import Client
 
 APP = Path(__file__).resolve().parent / "auth_app" / "backend"
-sys.path.insert(0, str(APP))
-from auth import ISSUER, SECRET  # noqa: E402
+
+
+def _auth_constants() -> tuple[str, str]:
+    # Read by path: putting the functions folder itself on sys.path would let its http.py
+    # shadow the standard library's http package (in this process and in spawned ones).
+    spec = importlib.util.spec_from_file_location("auth_app_auth", APP / "auth.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SECRET, module.ISSUER
+
+
+SECRET, ISSUER = _auth_constants()
 
 
 def token(**claims: object) -> str:

@@ -460,8 +460,28 @@ async def test_wrong_admin_key_is_401(api: Api) -> None:
         assert_error(response, 401, "Unauthenticated")
 
 
-async def test_bearer_token_without_auth_providers_is_refused(api: Api) -> None:
+async def test_invalid_bearer_token_is_refused(api: Api) -> None:
     response = await api.call("query", "calls:whoami", headers={"Authorization": "Bearer a.b.c"})
+    assert response.status_code == 401
+    assert "malformed token" in response.json()["message"]
+
+
+async def test_bearer_token_without_auth_providers_is_refused(tmp_path: Path) -> None:
+    from mainspring.registry import LoadedApp
+
+    bare = LoadedApp(None, load_app(BACKEND).registry)  # the same functions, no auth.py
+    runtime = Runtime(bare, open_database(tmp_path / "db.sqlite3"))
+    await runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.post(
+                "/api/query",
+                json={"path": "calls:whoami", "args": [{}]},
+                headers={"Authorization": "Bearer a.b.c"},
+            )
+    finally:
+        await runtime.stop()
     assert response.status_code == 401
     assert "no auth providers" in response.json()["message"]
 

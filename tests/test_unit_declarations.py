@@ -1,5 +1,9 @@
 """Schemas, function declarations, references and argument validation."""
 
+# This file uses the string form Id["users"] on purpose: linters read the table name as an
+# undefined forward reference (F821) and would unquote it (UP037), so typed apps use Id[Users].
+# ruff: noqa: F821, UP037
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +18,8 @@ from mainspring import (
     Id,
     NotAllowedError,
     Schema,
-    StorageId,
     SchemaError,
+    StorageId,
     Table,
     ValidationError,
     api,
@@ -87,7 +91,7 @@ def test_document_validation_names_table_field_expected_actual() -> None:
         table.check_document({"title": 3, "status": "todo", "tags": [], "meta": None}, "insert")
     assert "field `title`" in str(err.value)
     assert "valid string" in str(err.value) and "got int 3" in str(err.value)
-    with pytest.raises(ValidationError, match="field `status`.*'todo' or 'done'"):
+    with pytest.raises(ValidationError, match=r"field `status`.*'todo' or 'done'"):
         table.check_document({"title": "a", "status": "x", "tags": [], "meta": None}, "insert")
     with pytest.raises(ValidationError, match="field `tags` is required"):
         table.check_document({"title": "a", "status": "done", "meta": None}, "insert")
@@ -156,7 +160,7 @@ FUNCTIONS = [list, add, add_user, fail, secret, bad_return, whoami, chatty]
 async def test_arguments_are_validated_with_defaults() -> None:
     async with TestApp(FUNCTIONS, schema=schema) as t:
         assert await t.query("app:list") == []
-        with pytest.raises(ValidationError, match="argument `limit`.*valid integer, got str"):
+        with pytest.raises(ValidationError, match=r"argument `limit`.*valid integer, got str"):
             await t.query("app:list", {"limit": "3"})
         with pytest.raises(ValidationError, match="argument `nope` is not declared"):
             await t.query("app:list", {"nope": 1})
@@ -265,3 +269,20 @@ async def test_id_of_a_table_class() -> None:
             await t.mutation("app:adopt", {"owner": pet})
     with pytest.raises(SchemaError, match="already the table 'owners'"):
         Schema(people=Owners)
+
+
+@mutation
+async def add_three(ctx: Any) -> list[str]:
+    return [await ctx.db.insert("users", {"name": n}) for n in ("a", "b", "c")]
+
+
+@query
+async def user_names(ctx: Any) -> list[str]:
+    return [u["name"] for u in await ctx.db.query("users").collect()]
+
+
+async def test_inserts_in_one_millisecond_keep_their_order() -> None:
+    async with TestApp([add_three, user_names], schema=schema) as t:
+        for _ in range(5):
+            await t.mutation("app:add_three")  # the virtual clock never moves
+        assert await t.query("app:user_names") == ["a", "b", "c"] * 5

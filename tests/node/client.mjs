@@ -5,6 +5,7 @@
 // Every check prints "ok <name>"; the first failure prints "FAIL <name>: ..." and exits 1.
 // The last line is "all <n> checks passed".
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { ConvexHttpClient } from "convex/browser";
 import { anyApi } from "convex/server";
 import { ConvexError } from "convex/values";
@@ -14,6 +15,15 @@ if (!url || !adminKey) {
   console.error("usage: node client.mjs <deployment url> <admin key>");
   process.exit(2);
 }
+// An HS256 token for the test app's shared-secret provider (tests/http_api_backend/auth.py).
+function hs256(claims) {
+  const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
+  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
+  const secret = "http-api-test-secret-0123456789-abcdef";
+  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
+}
+const now = Math.floor(Date.now() / 1000);
+
 const api = anyApi;
 const internal = anyApi;
 
@@ -131,9 +141,18 @@ const checks = [
     const err = await rejection(admin.query(internal.calls.count));
     assert.match(err.message, /Unauthenticated/);
   }],
-  ["bearer token passes (no identity until tokens are verified)", async () => {
-    const user = new ConvexHttpClient(url, { logger: false, auth: "some.jwt.token" });
-    assert.equal(await user.query(api.calls.add, { a: 1 }), 2);
+  ["a verified bearer token gives the function an identity", async () => {
+    const token = hs256({ sub: "ada", iss: "https://issuer.test", exp: now + 600, name: "Ada" });
+    const user = new ConvexHttpClient(url, { logger: false, auth: token });
+    const who = await user.query(api.calls.whoami, {});
+    assert.equal(who.tokenIdentifier, "https://issuer.test|ada");
+    assert.equal(who.name, "Ada");
+  }],
+  ["an expired bearer token is refused", async () => {
+    const token = hs256({ sub: "ada", iss: "https://issuer.test", exp: now - 600 });
+    const user = new ConvexHttpClient(url, { logger: false, auth: token });
+    const err = await rejection(user.query(api.calls.whoami, {}));
+    assert.match(err.message, /expired/);
   }],
   ["consistentQuery is refused clearly (no snapshot reads at a past timestamp)", async () => {
     const fresh = new ConvexHttpClient(url, { logger: false });

@@ -90,6 +90,20 @@ class DocumentStore:
         self.clock = clock
         self.schema = schema
         self.catalog = Catalog()
+        self._last_creation = 0.0
+
+    def next_creation_time(self) -> float:
+        """Now, but strictly after the last creation time this process handed out.
+
+        Convex's ``_creationTime`` is fractional milliseconds; keeping it strictly increasing
+        makes documents inserted in one millisecond (or under a frozen test clock) come back
+        in insertion order instead of by their random ids.
+        """
+        now = self.clock.now_ms()
+        if now <= self._last_creation:
+            now = self._last_creation + 0.001
+        self._last_creation = now
+        return now
 
     async def ensure_loaded(self, tx: Transaction) -> None:
         """Read the catalog if it was invalidated (after a rolled-back table creation)."""
@@ -328,7 +342,7 @@ class DocumentWriter(DocumentReader):
         self._check_table(table)
         text = self._validate(table, document, f"insert into {table!r}")
         number = await self._number_for_write(table)
-        now = self._store.clock.now_ms()
+        now = self._store.next_creation_time()
         doc_id = new_id(number, now)
         full = {"_id": doc_id, "_creationTime": now, **document}
         entries = [(i.id, index_key(full, i.fields)) for i in self._indexes(number)]

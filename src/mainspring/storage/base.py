@@ -87,9 +87,11 @@ class BlobStore(ABC):
 
     async def open(self) -> None:
         """Prepare the store (create folders, check the bucket)."""
+        return None
 
     async def close(self) -> None:
         """Release connections."""
+        return None
 
     @abstractmethod
     async def put(
