@@ -21,6 +21,7 @@ from .auth import Auth, UserIdentity
 from .clock import Clock, SystemClock
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .db.base import Database, RetryableConflict
+from .db.lazy import LazySnapshot
 from .db.store import Catalog, DocumentReader, DocumentStore, DocumentWriter, WriteSet
 from .env import ENV_TABLE, SYSTEM_FUNCTIONS, EnvironmentVariables
 from .errors import (
@@ -205,7 +206,7 @@ class Runtime:
     async def _run_query(
         self, definition: FunctionDefinition, args: dict[str, Any], auth: Auth
     ) -> Any:
-        async with self.database.transaction(write=False) as tx:
+        async with LazySnapshot(self.database) as tx:
             await self.store.ensure_loaded(tx)
             ctx = QueryCtx(self, DocumentReader(self.store, tx), auth)
             return await definition.handler(ctx, **args)
