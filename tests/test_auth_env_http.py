@@ -191,3 +191,33 @@ def test_http_actions_cors(server: LiveServer) -> None:
     assert simple.headers["access-control-allow-origin"] == "https://app.example"
     other = httpx.get(f"{base}/hello", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+
+
+def test_admin_key_guards_every_internal_function(tmp_path: Path) -> None:
+    from mainspring.registry import load_app
+
+    internal = [d.path for d in load_app(EXAMPLE).registry if d.visibility == "internal"]
+    with live_server(tmp_path / "db.sqlite3", EXAMPLE) as live:  # type: ignore[arg-type]
+        internal += [d.path for d in live.runtime.registry if d.path.startswith("_system/")]
+        assert len(internal) >= 5
+        for path in internal:
+            body = {"path": path, "args": {}, "format": "json"}
+            anonymous = httpx.post(f"{live.url}/api/function", json=body)
+            assert anonymous.status_code == 404, path
+            wrong = httpx.post(
+                f"{live.url}/api/function",
+                json=body,
+                headers={"Authorization": "Convex ms_admin_wrong"},
+            )
+            assert wrong.status_code == 401, path
+            admin = httpx.post(
+                f"{live.url}/api/function",
+                json=body,
+                headers={"Authorization": f"Convex {live.admin_key}"},
+            )
+            # Found and run (or refused for its arguments): never hidden from the admin.
+            assert admin.status_code in (200, 400, 560), (path, admin.text)
+            assert admin.json().get("code") != "FunctionNotFound", path
