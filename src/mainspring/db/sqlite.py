@@ -265,7 +265,12 @@ class SqliteDatabase(Database):
             conn.execute("ROLLBACK")
             raise
         try:
-            conn.execute("COMMIT")
+            if self.synchronous == "FULL":
+                # The commit fsyncs the WAL; off the loop, queries keep being answered meanwhile
+                # (writers still wait for the write lock, which this task holds).
+                await asyncio.to_thread(conn.execute, "COMMIT")
+            else:
+                conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             conn.execute("ROLLBACK")
             if _busy(exc):
