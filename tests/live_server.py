@@ -12,10 +12,12 @@ from pathlib import Path
 
 import uvicorn
 
+from mainspring.clock import Clock
 from mainspring.db import open_database
 from mainspring.registry import load_app
 from mainspring.runtime import Runtime
 from mainspring.server import create_app
+from mainspring.storage.base import BlobStore
 
 BACKEND = Path(__file__).resolve().parent / "http_api_backend"
 
@@ -34,13 +36,27 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(database: Path, app_dir: Path = BACKEND) -> Iterator[LiveServer]:
-    """Serve ``app_dir`` over ``database`` until the block ends."""
-    runtime = Runtime(load_app(app_dir), open_database(database))
+def live_server(
+    database: Path | str,
+    app_dir: Path = BACKEND,
+    *,
+    clock: Clock | None = None,
+    blob_store: BlobStore | None = None,
+    max_upload_bytes: int | None = None,
+) -> Iterator[LiveServer]:
+    """Serve ``app_dir`` over ``database`` until the block ends (file URLs name its port)."""
     # Bind first so the port is ours before uvicorn starts (no free-port race).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    runtime = Runtime(
+        load_app(app_dir),
+        open_database(database),
+        clock,
+        blob_store=blob_store,
+        site_url=f"http://127.0.0.1:{port}",
+        max_upload_bytes=max_upload_bytes,
+    )
     # log_config=None: leave the test process's logging (and pytest's caplog) alone.
     config = uvicorn.Config(create_app(runtime), log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)

@@ -72,6 +72,12 @@ def test_every_setting_reads_its_environment_variable(app: Path) -> None:
         "MAINSPRING_SQLITE_SYNCHRONOUS": "normal",
         "MAINSPRING_MAX_REQUEST_BODY": "1MiB",
         "MAINSPRING_ADMIN_KEY": "ms_admin_x",
+        "MAINSPRING_SITE_URL": "https://app.example.com",
+        "MAINSPRING_MAX_UPLOAD_SIZE": "2GiB",
+        "MAINSPRING_STORAGE_DIR": "/srv/files",
+        "MAINSPRING_S3_BUCKET": "media",
+        "MAINSPRING_S3_ENDPOINT": "https://r2.example.com",
+        "MAINSPRING_S3_REGION": "auto",
     }
     assert {s.envvar for s in SETTINGS.values()} == set(env)
     settings = load_settings(env=env)
@@ -82,6 +88,9 @@ def test_every_setting_reads_its_environment_variable(app: Path) -> None:
     assert settings.url == "http://127.0.0.1:8080"
     assert (settings.log_level, settings.sqlite_synchronous) == ("warning", "normal")
     assert (settings.max_request_body, settings.admin_key) == (1 << 20, "ms_admin_x")
+    assert (settings.public_url, settings.max_upload_size) == ("https://app.example.com", 2 << 30)
+    assert (settings.storage_dir, settings.s3_bucket) == (Path("/srv/files"), "media")
+    assert (settings.s3_endpoint, settings.s3_region) == ("https://r2.example.com", "auto")
     assert all(source.startswith("MAINSPRING_") for source in settings.sources.values())
 
 

@@ -321,7 +321,7 @@ async def test_insert_get_patch_replace_delete(database_url: str) -> None:
             **task("a"),
             "note": "n",
         }
-        t.advance_time(5)
+        await t.advance_time(5)
         await t.mutation(patch, {"id": task_id, "fields": {"rank": 3}, "remove": ["note"]})
         patched = await t.query(get, {"id": task_id})
         expected = {k: v for k, v in stored.items() if k != "note"} | {"rank": 3}
@@ -384,7 +384,7 @@ async def test_schema_validation_names_table_field_expected_and_actual(database_
 async def test_schemaless_app_stores_anything(database_url: str) -> None:
     async with TestApp(CRUD, database=database_url) as t:
         first = await t.mutation(insert, {"table": "notes", "doc": {"text": "hi", "tags": [1]}})
-        t.advance_time(1)  # creation order is time order only when the clock moves
+        await t.advance_time(1)  # creation order is time order only when the clock moves
         await t.mutation(insert, {"table": "notes", "doc": {"other": {"nested": True}}})
         notes = await t.query(scan, {"table": "notes"})
         assert notes[0]["_id"] == first
@@ -428,7 +428,7 @@ async def _tasks(t: TestApp) -> dict[str, str]:
         ids[title] = await t.mutation(
             insert, {"table": "tasks", "doc": task(title, owner, rank, status)}
         )
-        t.advance_time(1)
+        await t.advance_time(1)
     return ids
 
 

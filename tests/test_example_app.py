@@ -37,9 +37,9 @@ async def test_notes_through_indexes_newest_first(app: TestApp) -> None:
     ada = await app.mutation("users:create", {"name": "Ada"})
     bob = await app.mutation("users:create", {"name": "Bob"})
     first = await app.mutation("notes:add", {"author": ada, "body": "one"})
-    app.advance_time(1)
+    await app.advance_time(1)
     await app.mutation("notes:add", {"author": bob, "body": "bob's"})
-    app.advance_time(1)
+    await app.advance_time(1)
     second = await app.mutation("notes:add", {"author": ada, "body": "two", "tags": ["x"]})
     notes = await app.query("notes:list_by_author", {"author": ada})
     assert [n["_id"] for n in notes] == [second, first]
@@ -70,7 +70,7 @@ async def test_pagination_walks_every_note_once(app: TestApp) -> None:
     ids = []
     for i in range(7):
         ids.append(await app.mutation("notes:add", {"author": ada, "body": f"n{i}"}))
-        app.advance_time(1)
+        await app.advance_time(1)
     seen, cursor, pages = [], None, 0
     while True:
         result = await app.query("notes:page", {"num_items": 3, "cursor": cursor})

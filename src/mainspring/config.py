@@ -23,6 +23,7 @@ from typing import Any
 
 from .db.base import Database
 from .errors import ConfigurationError
+from .storage.base import BlobStore
 
 __all__ = ["CONFIG_FILE", "SETTINGS", "Setting", "Settings", "load_settings", "parse_size"]
 
@@ -79,11 +80,37 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
+def _url(value: Any) -> str:
+    text = _text(value).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", text):
+        raise ValueError("expected an http:// or https:// URL")
+    return text
+
+
 def _size(value: Any) -> int:
     size = parse_size(value)
     if size < 1024:
         raise ValueError("must be at least 1024 bytes")
     return size
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_DURATION_MS = {"ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3, "d": 86400e3}
+
+
+def _duration(low_ms: float) -> Callable[[Any], float]:
+    """Milliseconds from ``250ms``, ``10s``, ``5m``, ``12h``, ``7d`` or a plain number of ms."""
+
+    def parse(value: Any) -> float:
+        match = _DURATION.match(str(value))
+        if match is None or isinstance(value, bool):
+            raise ValueError("expected a duration such as 500ms, 10s, 5m, 12h or 7d")
+        ms = float(match[1]) * _DURATION_MS[(match[2] or "ms").lower()]
+        if ms < low_ms:
+            raise ValueError(f"must be at least {low_ms:g} ms")
+        return ms
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -135,6 +162,72 @@ SETTINGS: dict[str, Setting] = {
             _size,
         ),
         Setting(
+            "site_url",
+            "--site-url",
+            "The deployment's public base URL, for the file URLs it hands out "
+            "(default: http://<host>:<port>).",
+            None,
+            _url,
+        ),
+        Setting(
+            "max_upload_size",
+            "--max-upload-size",
+            "Largest file an upload URL accepts (e.g. 100MiB).",
+            5 << 30,
+            _size,
+        ),
+        Setting(
+            "storage_dir",
+            "--storage-dir",
+            "Folder for stored files (local blob store), relative to the app.",
+            f"{STATE_DIR}/storage",
+        ),
+        Setting(
+            "s3_bucket",
+            "--s3-bucket",
+            "Keep files in this S3-compatible bucket instead of the storage folder (keys from "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).",
+            None,
+        ),
+        Setting("s3_endpoint", "--s3-endpoint", "S3 endpoint URL (R2, MinIO...).", None, _url),
+        Setting("s3_region", "--s3-region", "S3 region.", None),
+        Setting(
+            "scheduler",
+            "--scheduler",
+            "Run scheduled functions in this server process too (mainspring worker always does).",
+            "on",
+            _choice("on", "off"),
+        ),
+        Setting(
+            "scheduler_concurrency",
+            "--scheduler-concurrency",
+            "Scheduled functions one process runs at once.",
+            32,
+            _integer(1, 10_000),
+        ),
+        Setting(
+            "scheduler_lease",
+            "--scheduler-lease",
+            "How long a running scheduled function's process may stay silent before another "
+            "process settles it (renewed every quarter of it).",
+            10_000.0,
+            _duration(100.0),
+        ),
+        Setting(
+            "scheduler_poll",
+            "--scheduler-poll",
+            "Safety-net polling interval for due scheduled functions (wake-ups are immediate).",
+            5_000.0,
+            _duration(10.0),
+        ),
+        Setting(
+            "scheduled_retention",
+            "--scheduled-retention",
+            "How long finished scheduled functions are kept before they are pruned.",
+            7 * 86400e3,
+            _duration(0.0),
+        ),
+        Setting(
             "admin_key",
             "--admin-key",
             "The deployment's admin key (run --url uses it; a server uses it instead of the "
@@ -159,7 +252,18 @@ class Settings:
     log_level: str
     sqlite_synchronous: str
     max_request_body: int
+    site_url: str | None
+    max_upload_size: int
+    storage_dir: Path
+    s3_bucket: str | None
+    s3_endpoint: str | None
+    s3_region: str | None
     admin_key: str | None
+    scheduler: str = "on"
+    scheduler_concurrency: int = 32
+    scheduler_lease: float = 10_000.0
+    scheduler_poll: float = 5_000.0
+    scheduled_retention: float = 7 * 86400e3
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -169,6 +273,28 @@ class Settings:
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def public_url(self) -> str:
+        """The base of the URLs the deployment hands out: ``site_url``, else ``url``."""
+        return self.site_url or self.url
+
+    def open_blob_store(self) -> BlobStore:
+        """A (not yet opened) blob store: the S3 bucket if one is set, else the folder."""
+        if self.s3_bucket:
+            from .storage.s3 import S3BlobStore
+
+            return S3BlobStore(
+                self.s3_bucket,
+                endpoint_url=self.s3_endpoint,
+                region=self.s3_region,
+                access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
+                secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                session_token=os.environ.get("AWS_SESSION_TOKEN"),
+            )
+        from .storage.local import LocalBlobStore
+
+        return LocalBlobStore(self.storage_dir)
 
     @property
     def is_postgres(self) -> bool:
@@ -294,6 +420,17 @@ def load_settings(
         log_level=values["log_level"],
         sqlite_synchronous=values["sqlite_synchronous"],
         max_request_body=values["max_request_body"],
+        site_url=values["site_url"],
+        max_upload_size=values["max_upload_size"],
+        storage_dir=(app_dir / Path(values["storage_dir"]).expanduser()).resolve(),
+        s3_bucket=values["s3_bucket"],
+        s3_endpoint=values["s3_endpoint"],
+        s3_region=values["s3_region"],
         admin_key=values["admin_key"],
+        scheduler=values["scheduler"],
+        scheduler_concurrency=values["scheduler_concurrency"],
+        scheduler_lease=values["scheduler_lease"],
+        scheduler_poll=values["scheduler_poll"],
+        scheduled_retention=values["scheduled_retention"],
         sources=sources,
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .auth import Auth
 from .db.store import DocumentReader, DocumentWriter
+from .scheduling.scheduler import ActionScheduler, MutationScheduler
+from .storage.context import StorageContext
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -14,7 +17,7 @@ __all__ = ["ActionCtx", "MutationCtx", "QueryCtx"]
 
 
 class QueryCtx:
-    """``ctx`` of a query: ``db`` (read-only snapshot), ``auth`` and ``env``."""
+    """``ctx`` of a query: ``db`` (read-only snapshot), ``auth``, ``env`` and ``storage``."""
 
     def __init__(self, runtime: Runtime, db: DocumentReader, auth: Auth) -> None:
         self.runtime = runtime
@@ -22,15 +25,31 @@ class QueryCtx:
         self.auth = auth
         self.env = runtime.env
 
+    @cached_property
+    def storage(self) -> StorageContext:
+        """Stored files: ``get_url`` and ``get_metadata``."""
+        return StorageContext(self.runtime.storage, "query", self.db)
+
 
 class MutationCtx:
-    """``ctx`` of a mutation: ``db`` (a serializable transaction), ``auth`` and ``env``."""
+    """``ctx`` of a mutation: ``db`` (a serializable transaction), ``auth``, ``env``,
+    ``storage``."""
 
     def __init__(self, runtime: Runtime, db: DocumentWriter, auth: Auth) -> None:
         self.runtime = runtime
         self.db = db
         self.auth = auth
         self.env = runtime.env
+
+    @cached_property
+    def storage(self) -> StorageContext:
+        """Stored files: URLs, metadata, upload URLs, and delete (when the mutation commits)."""
+        return StorageContext(self.runtime.storage, "mutation", self.db)
+
+    @cached_property
+    def scheduler(self) -> MutationScheduler:
+        """``run_after``, ``run_at``, ``cancel``: take effect only if this mutation commits."""
+        return MutationScheduler(self.runtime, self.db)
 
 
 class ActionCtx:
@@ -40,6 +59,16 @@ class ActionCtx:
         self.runtime = runtime
         self.auth = auth
         self.env = runtime.env
+
+    @cached_property
+    def storage(self) -> StorageContext:
+        """Stored files: everything, including ``store`` and ``get``."""
+        return StorageContext(self.runtime.storage, "action", None)
+
+    @cached_property
+    def scheduler(self) -> ActionScheduler:
+        """``run_after``, ``run_at``, ``cancel``: each takes effect at once."""
+        return ActionScheduler(self.runtime)
 
     async def run_query(self, function: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query (public or internal) in its own snapshot, as this caller."""

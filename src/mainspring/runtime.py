@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from . import values
 from .auth import Auth, UserIdentity
@@ -35,6 +36,10 @@ from .functions import FunctionDefinition, Kind
 from .ids import table_resolver
 from .logs import capture_logs
 from .registry import FunctionRegistry, LoadedApp
+from .scheduling.service import Scheduling
+from .storage import system as storage_system
+from .storage.base import BlobStore
+from .storage.service import StorageService
 
 __all__ = ["CallResult", "Runtime"]
 
@@ -52,6 +57,15 @@ class CallResult:
 
 
 CommitListener = Callable[[WriteSet], None]
+_T = TypeVar("_T")
+
+
+class Service(Protocol):
+    """Background work a runtime starts after its database and stops before closing it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Runtime:
@@ -64,19 +78,29 @@ class Runtime:
         clock: Clock | None = None,
         *,
         admin_key: str | None = None,
+        blob_store: BlobStore | None = None,
+        site_url: str | None = None,
+        max_upload_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.registry: FunctionRegistry = app.registry
         self.database = database
         self.clock = clock or SystemClock()
         self.store = DocumentStore(database, self.clock, app.schema)
-        for path, definition in SYSTEM_FUNCTIONS.items():
+        for path, definition in {**SYSTEM_FUNCTIONS, **storage_system.SYSTEM_FUNCTIONS}.items():
             self.registry.add(path, definition)
+        #: File storage (``ctx.storage``): ``blob_store`` defaults to a temporary folder.
+        self.storage = StorageService(
+            self, blob_store, site_url=site_url, max_upload_bytes=max_upload_bytes
+        )
         #: ``ctx.env``: the deployment's environment variables, shared by every call.
         self.env = EnvironmentVariables(self)
         self._commit_listeners: list[CommitListener] = []
         #: Given by configuration (MAINSPRING_ADMIN_KEY) or generated once and kept in the DB.
         self.admin_key: str | None = admin_key
+        #: ``ctx.scheduler``'s shared state: limits, wake-ups, the system functions.
+        self.scheduling = Scheduling(self)
+        self._services: list[Service] = []
 
     async def start(self) -> None:
         """Open the database, sync the catalog with the schema, load the admin key."""
@@ -85,17 +109,24 @@ class Runtime:
         for attempt in range(1, MAX_MUTATION_ATTEMPTS + 1):
             try:
                 await self._prepare()
-                return
+                break
             except RetryableConflict:
                 # Processes starting together race to create the same tables and admin key.
-                self.store.catalog = Catalog()
+                self.store.invalidate_catalog()
                 if attempt == MAX_MUTATION_ATTEMPTS:
                     raise
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
+        for service in self._services:
+            await service.start()
+
+    def add_service(self, service: Service) -> None:
+        """Start ``service`` with this runtime (after the database) and stop it before it."""
+        self._services.append(service)
 
     async def _prepare(self) -> None:
         await self.store.prepare()
+        await self.storage.start()
         if self.admin_key is not None:
             return
         async with self.database.transaction(write=True) as tx:
@@ -106,7 +137,13 @@ class Runtime:
         self.admin_key = key
 
     async def stop(self) -> None:
-        """Close the database."""
+        """Stop the services, close the blob store and the database."""
+        for service in reversed(self._services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %r failed", service)
+        await self.storage.stop()
         await self.database.close()
 
     async def authenticate(self, token: str) -> UserIdentity:
@@ -214,19 +251,43 @@ class Runtime:
     async def _run_mutation(
         self, definition: FunctionDefinition, args: dict[str, Any], auth: Auth
     ) -> Any:
+        return await self.transact(
+            lambda writer: definition.handler(MutationCtx(self, writer, auth), **args),
+            label=definition.label,
+        )
+
+    async def transact(
+        self,
+        body: Callable[[DocumentWriter], Awaitable[_T]],
+        *,
+        label: str,
+        claim: bool = False,
+    ) -> _T:
+        """Run ``body(writer)`` in a write transaction, as a mutation runs.
+
+        A conflict retries the whole body (bounded, with backoff; ConflictError naming
+        ``label`` when exhausted); after the commit the writes are published (after-commit
+        callbacks, commit listeners). ``claim`` opens the backend's claim transaction instead
+        (see :mod:`mainspring.db.base`) — for Mainspring's own work queues only.
+        """
         delay = 0.002
         for attempt in range(1, MAX_MUTATION_ATTEMPTS + 1):
             writer: DocumentWriter | None = None
+            begin = (
+                self.database.claim_transaction()
+                if claim
+                else self.database.transaction(write=True)
+            )
             try:
-                async with self.database.transaction(write=True) as tx:
+                async with begin as tx:
                     await self.store.ensure_loaded(tx)
                     writer = DocumentWriter(self.store, tx)
-                    result = await definition.handler(MutationCtx(self, writer, auth), **args)
+                    result = await body(writer)
             except RetryableConflict as exc:
-                self.store.catalog = Catalog()  # it may hold tables the rollback undid
+                self.store.invalidate_catalog()  # it may hold tables the rollback undid
                 if attempt == MAX_MUTATION_ATTEMPTS:
                     raise ConflictError(
-                        f"{definition.label}: gave up after {attempt} attempts that conflicted "
+                        f"{label}: gave up after {attempt} attempts that conflicted "
                         f"with concurrent writes ({exc})"
                     ) from exc
                 await asyncio.sleep(delay * (0.5 + random.random()))
@@ -234,15 +295,18 @@ class Runtime:
                 continue
             except BaseException:
                 if writer is not None and writer.writes:
-                    self.store.catalog = Catalog()
+                    self.store.invalidate_catalog()
                 raise
-            self._published(writer.writes)
+            await self._published(writer.writes)
             return result
         raise AssertionError("unreachable")
 
-    def _published(self, writes: WriteSet) -> None:
+    async def _published(self, writes: WriteSet) -> None:
         for callback in writes.after_commit:
-            callback()
+            # Callbacks may be async (deleting a blob): awaited before the mutation returns.
+            outcome = callback()
+            if inspect.isawaitable(outcome):
+                await outcome
         if ENV_TABLE in writes.documents.values():
             self.env.invalidate()
         if writes:

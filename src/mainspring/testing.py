@@ -5,7 +5,7 @@
     async with TestApp("backend") as t:
         doc_id = await t.mutation("files:save_file", {...})
         assert await t.query("files:list_with_urls") == [...]
-        t.advance_time(60_000)
+        await t.advance_time(60_000)          # runs what became due on the way
 
 Functions run exactly as in a server (validation, transactions, retries), on a temporary
 SQLite file by default or on a fresh PostgreSQL schema, with a :class:`VirtualClock`.
@@ -24,7 +24,9 @@ from .db import open_database
 from .functions import FunctionDefinition
 from .registry import LoadedApp, app_from_functions, load_app
 from .runtime import Runtime
+from .scheduling.harness import ScheduledDriver
 from .schema import Schema
+from .storage.base import BlobStore
 
 __all__ = ["TestApp"]
 
@@ -33,7 +35,8 @@ class TestApp:
     """An app running in-process for tests.
 
     ``app`` is a functions folder path or a list of function definitions (registered under
-    module ``app``); ``database`` is a PostgreSQL URL or None for a temporary SQLite file.
+    module ``app``); ``database`` is a PostgreSQL URL or None for a temporary SQLite file;
+    ``blob_store`` holds stored files (default: a temporary folder).
     """
 
     __test__ = False  # not a pytest test class
@@ -45,6 +48,7 @@ class TestApp:
         schema: Schema | None = None,
         database: str | None = None,
         start_ms: float = 1_700_000_000_000.0,
+        blob_store: BlobStore | None = None,
     ) -> None:
         if isinstance(app, list):
             loaded = LoadedApp(None, app_from_functions(*app), schema)
@@ -57,8 +61,11 @@ class TestApp:
         if database is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mainspring-test-")
             database = str(Path(self._tmp.name) / "db.sqlite3")
-        self.runtime = Runtime(loaded, open_database(database), self.clock)
+        # blob_store None: the runtime keeps files in a temporary folder, removed at exit.
+        self.runtime = Runtime(loaded, open_database(database), self.clock, blob_store=blob_store)
         self._identity: UserIdentity | None = None
+        #: Scheduled functions run only when a test says so (``advance_time``, ``finish_…``).
+        self.scheduled = ScheduledDriver(self.runtime, self.clock)
 
     async def __aenter__(self) -> TestApp:
         await self.runtime.start()
@@ -107,6 +114,16 @@ class TestApp:
         else:
             await self.runtime.call("_system/env:set", {"name": name, "value": value})
 
-    def advance_time(self, ms: float) -> None:
-        """Move the virtual clock forward."""
-        self.clock.advance(ms)
+    async def advance_time(self, ms: float, *, max_iterations: int = 1000) -> int:
+        """Move the virtual clock forward by ``ms``, running the scheduled functions that
+        become due on the way, each at its own time; returns how many ran."""
+        return await self.scheduled.advance_time(ms, max_iterations)
+
+    async def finish_in_progress_scheduled(self, *, max_iterations: int = 100) -> int:
+        """Run the scheduled functions due now (and those they schedule for now)."""
+        return await self.scheduled.run_due(max_iterations)
+
+    async def finish_all_scheduled(self, *, max_iterations: int = 100) -> int:
+        """Run every scheduled function, moving time forward to each one's time, including
+        the ones they schedule; raises EndlessSchedulingError after ``max_iterations``."""
+        return await self.scheduled.finish_all(max_iterations)

@@ -1,9 +1,9 @@
 """The example app's tables, declared once with type hints and validated on every write.
 
-``documents`` and ``users`` are the seed's storage schema: a document's file and a user's
-avatar are ``StorageId`` references to stored files. ``notes`` shows indexes and
-pagination. Each later feature (files, orders, reminders, workflows, jobs) adds its tables
-in its own section below and its functions in its own module.
+``documents``, ``users`` and ``files`` are the seeds' storage schema: a document's file, a
+user's avatar and an uploaded file are ``StorageId`` references to stored files. ``notes``
+shows indexes and pagination. Each later feature (orders, reminders, workflows, jobs) adds
+its tables in its own section below and its functions in its own module.
 """
 
 from __future__ import annotations
@@ -25,6 +25,19 @@ class Users(Table, indexes={"by_name": ["name"]}):
     avatar_id: NotRequired[StorageId]
 
 
+class Files(Table, indexes={"by_uploaded_by": ["uploaded_by"]}):
+    """An uploaded file (the seed's ``files`` table); ``processed_storage_id`` is the resized
+    image ``images:process_image`` made of it."""
+
+    storage_id: StorageId
+    name: str
+    type: str
+    size: int
+    uploaded_by: str
+    uploaded_at: float
+    processed_storage_id: NotRequired[StorageId]
+
+
 # -- notes: queries, mutations, actions, indexes, pagination ----------------------------------
 
 
@@ -37,6 +50,7 @@ class Notes(Table, indexes={"by_author": ["author"], "by_author_pinned": ["autho
 
 schema = Schema(
     documents=Documents,
+    files=Files,
     users=Users,
     notes=Notes,
 )

@@ -9,6 +9,8 @@
     mainspring data notes --limit 5
     mainspring admin-key
     mainspring env set LARK_TOKEN xyz
+    mainspring worker                 run scheduled functions (no HTTP)
+    mainspring scheduled ls --state failed
 
 Every option also reads a ``MAINSPRING_*`` environment variable (``--help`` names it); the
 settings come from flags, then the environment, then ``mainspring.toml``, then defaults.
@@ -24,7 +26,9 @@ from .env import env
 from .init import init
 from .options import MainspringGroup
 from .run import run
+from .scheduled import scheduled
 from .serve import dev, serve
+from .worker import worker
 
 __all__ = ["cli", "main"]
 
@@ -35,7 +39,7 @@ def cli() -> None:
     """Mainspring: queries, mutations and actions over a transactional document database."""
 
 
-for _command in (init, dev, serve, run, data, admin_key, env):
+for _command in (init, dev, serve, run, data, admin_key, env, worker, scheduled):
     cli.add_command(_command)
 
 

@@ -43,9 +43,26 @@ _METAVARS = {
     "sqlite_synchronous": "[full|normal]",
     "max_request_body": "SIZE",
     "admin_key": "KEY",
+    "scheduler": "[on|off]",
+    "scheduler_concurrency": "N",
+    "scheduler_lease": "DURATION",
+    "scheduler_poll": "DURATION",
+    "scheduled_retention": "DURATION",
+    "site_url": "URL",
+    "max_upload_size": "SIZE",
+    "storage_dir": "DIR",
+    "s3_endpoint": "URL",
 }
 
-_DEFAULTS_SHOWN = {"db_url": "<app>/.mainspring/db.sqlite3", "max_request_body": "8MiB"}
+_DEFAULTS_SHOWN = {
+    "db_url": "<app>/.mainspring/db.sqlite3",
+    "max_request_body": "8MiB",
+    "scheduler_lease": "10s",
+    "scheduler_poll": "5s",
+    "scheduled_retention": "7d",
+    "max_upload_size": "5GiB",
+    "storage_dir": "<app>/.mainspring/storage",
+}
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

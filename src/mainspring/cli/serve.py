@@ -22,11 +22,24 @@ from ..registry import FunctionRegistry, LoadedApp, load_app
 from ..runtime import Runtime
 from ..server.asgi import DEV_ENV, describe_load_error
 from .options import COMMON, err, resolve_settings, setting_options
+from .worker import SCHEDULER_SETTINGS
 
 __all__ = ["dev", "serve"]
 
 FACTORY = "mainspring.server.asgi:app_from_env"
-_SERVER = ("host", "port", "log_level", "max_request_body", "admin_key")
+_SERVER = (
+    "host",
+    "port",
+    "log_level",
+    "max_request_body",
+    "admin_key",
+    "site_url",
+    "max_upload_size",
+    "storage_dir",
+    "s3_bucket",
+    "s3_endpoint",
+    "s3_region",
+)
 
 
 @dataclass
@@ -86,7 +99,7 @@ def _hand_over(settings: Settings, *, dev: bool, **options: Any) -> None:
 
 
 @click.command()
-@setting_options(*COMMON, *_SERVER)
+@setting_options(*COMMON, *_SERVER, "scheduler", *SCHEDULER_SETTINGS)
 def dev(**params: Any) -> None:
     """Serve the app for development, reloading when a function file changes."""
     settings = resolve_settings(params)
@@ -107,7 +120,7 @@ def dev(**params: Any) -> None:
 
 
 @click.command()
-@setting_options(*COMMON, *_SERVER, "workers")
+@setting_options(*COMMON, *_SERVER, "workers", "scheduler", *SCHEDULER_SETTINGS)
 def serve(**params: Any) -> None:
     """Serve the app in production (no reload; --workers processes share the port)."""
     settings = resolve_settings(params)

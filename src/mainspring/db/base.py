@@ -22,12 +22,28 @@ Contract (every backend passes ``tests/test_database_contract.py``):
 * Driver errors never escape: they become :class:`~mainspring.errors.DatabaseError`.
 * ``open`` creates or migrates the stored layout to :data:`LAYOUT_VERSION` and is safe to
   run from several processes at once; a database written by a newer layout is refused.
+
+Two small additions serve the scheduler (and any later work queue):
+
+* **Claims.** ``claim_transaction()`` is a write transaction in which ``Transaction.claim``
+  returns index entries like an ascending ``scan``, except that entries another transaction
+  holds are skipped and the ones returned are held until this transaction ends. On PostgreSQL
+  that is ``FOR UPDATE SKIP LOCKED`` at READ COMMITTED, so concurrent claimers never wait for
+  or conflict with each other; such a transaction is *not* serializable, so it may only write
+  documents whose claimed index entry guarantees their state (every change of that state moves
+  the entry). A single-writer backend (SQLite) needs neither: both fall back to ``scan`` in an
+  ordinary write transaction.
+* **Notifications.** ``Transaction.notify(channel, payload)`` delivers ``payload`` to every
+  ``Database.listen(channel, callback)`` callback — in every process that shares the database
+  (PostgreSQL ``NOTIFY``) or in this process (SQLite) — when, and only if, the transaction
+  commits. Delivery is best effort (a listener that reconnects may miss some; it is then
+  called with ``None``): use it to wake pollers early, never as the only signal.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
@@ -38,6 +54,8 @@ __all__ = [
     "Database",
     "IndexEntry",
     "IndexRow",
+    "Listening",
+    "NotificationCallback",
     "RetryableConflict",
     "StoredDocument",
     "Transaction",
@@ -46,6 +64,8 @@ __all__ = [
 LAYOUT_VERSION = 1
 
 IndexEntry = tuple[int, bytes]
+#: Called with a notification's payload, or with None when some may have been missed.
+NotificationCallback = Callable[[str | None], None]
 
 
 class RetryableConflict(DatabaseError):
@@ -131,6 +151,25 @@ class Transaction(ABC):
     async def set_meta(self, key: str, value: str | None) -> None:
         """Set (or with None remove) a deployment-wide setting."""
 
+    async def claim(
+        self, index_id: int, lo: bytes, hi: bytes | None, limit: int
+    ) -> list[tuple[bytes, StoredDocument]]:
+        """Like an ascending ``scan``, skipping entries other transactions hold and holding
+        the ones returned (in a ``claim_transaction``; see the module docstring)."""
+        return await self.scan(index_id, lo, hi, False, limit)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Send ``payload`` to ``channel``'s listeners if this transaction commits."""
+        raise NotImplementedError(f"{type(self).__name__} cannot send notifications")
+
+
+class Listening(ABC):
+    """A subscription made by :meth:`Database.listen`."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop listening (idempotent)."""
+
 
 class Database(ABC):
     """A storage backend; see the module docstring for the contract."""
@@ -153,3 +192,11 @@ class Database(ABC):
     @abstractmethod
     async def explain_scan(self, index_id: int, lo: bytes, hi: bytes | None) -> str:
         """The backend's query plan for a scan (tests check an index is used)."""
+
+    def claim_transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction for ``Transaction.claim`` (see the module docstring)."""
+        return self.transaction(write=True)
+
+    @abstractmethod
+    async def listen(self, channel: str, callback: NotificationCallback) -> Listening:
+        """Call ``callback(payload)`` for each notification committed on ``channel``."""

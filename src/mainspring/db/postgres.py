@@ -26,10 +26,13 @@ from .base import (
     Database,
     IndexEntry,
     IndexRow,
+    Listening,
+    NotificationCallback,
     RetryableConflict,
     StoredDocument,
     Transaction,
 )
+from .pg_listen import PgListening, channel_name
 
 __all__ = ["PostgresDatabase"]
 
@@ -55,6 +58,12 @@ _SCAN = """SELECT e.key, d.id, d.table_number, d.creation_time, d.value
     WHERE e.index_id = %s AND e.key >= %s {hi} ORDER BY e.key {order} LIMIT %s"""
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+# Claims lock rows with SKIP LOCKED, which needs READ COMMITTED to neither wait nor conflict.
+_BEGIN_CLAIM = "BEGIN ISOLATION LEVEL READ COMMITTED"
+_CLAIM = """SELECT e.key, d.id, d.table_number, d.creation_time, d.value
+    FROM ms_index_entries e JOIN ms_documents d ON d.id = e.doc_id
+    WHERE e.index_id = %s AND e.key >= %s {hi} ORDER BY e.key LIMIT %s
+    FOR UPDATE OF e SKIP LOCKED"""
 _CONFLICTS = ("40001", "40P01")  # serialization_failure, deadlock_detected
 _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
 # autocommit: we send BEGIN ourselves, with its isolation level, in the pipeline; statements
@@ -75,8 +84,9 @@ def _translate(exc: psycopg.Error) -> DatabaseError:
 
 
 class _PgTransaction(Transaction):
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], schema: str | None = None) -> None:
         self.conn = conn
+        self.schema = schema
         # The first error poisons the transaction: a conflict user code swallowed still fails.
         self.failed: DatabaseError | None = None
 
@@ -159,6 +169,17 @@ class _PgTransaction(Transaction):
     async def delete(self, doc_id: str, entries: Sequence[IndexEntry]) -> None:
         await self._run("DELETE FROM ms_documents WHERE id = %s", (doc_id,))
         await self._remove(entries)
+
+    async def claim(
+        self, index_id: int, lo: bytes, hi: bytes | None, limit: int
+    ) -> list[tuple[bytes, StoredDocument]]:
+        query = _CLAIM.format(hi="AND e.key < %s" if hi is not None else "")
+        rows = await self._fetch(query, [index_id, lo, *([hi] if hi is not None else []), limit])
+        return [(bytes(k), StoredDocument(i, t, c, v)) for k, i, t, c, v in rows]
+
+    async def notify(self, channel: str, payload: str) -> None:
+        # Queued in the pipeline; the server delivers it when (and if) the COMMIT succeeds.
+        await self._run("SELECT pg_notify(%s, %s)", (channel_name(self.schema, channel), payload))
 
     async def get_meta(self, key: str) -> str | None:
         rows = await self._fetch("SELECT value FROM ms_meta WHERE key = %s", (key,))
@@ -274,7 +295,7 @@ class PostgresDatabase(Database):
             raise DatabaseError("the database is not open")
         try:
             async with self._pool.connection() as conn, conn.pipeline() as pipeline:
-                tx = _PgTransaction(conn)
+                tx = _PgTransaction(conn, self.schema)
                 try:
                     await conn.execute(begin, prepare=False)
                     yield tx
@@ -297,6 +318,16 @@ class PostgresDatabase(Database):
 
     def transaction(self, *, write: bool) -> contextlib.AbstractAsyncContextManager[Transaction]:
         return self._transaction(_BEGIN_WRITE if write else _BEGIN_READ)
+
+    def claim_transaction(self) -> contextlib.AbstractAsyncContextManager[Transaction]:
+        return self._transaction(_BEGIN_CLAIM)
+
+    async def listen(self, channel: str, callback: NotificationCallback) -> Listening:
+        listening = PgListening(
+            self.conninfo, self._kwargs, channel_name(self.schema, channel), callback
+        )
+        await listening.start()
+        return listening
 
     async def explain_scan(self, index_id: int, lo: bytes, hi: bytes | None) -> str:
         query, params = _scan_query(index_id, lo, hi, False, 10)

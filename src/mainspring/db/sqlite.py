@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -21,12 +22,16 @@ from .base import (
     Database,
     IndexEntry,
     IndexRow,
+    Listening,
+    NotificationCallback,
     RetryableConflict,
     StoredDocument,
     Transaction,
 )
 
 __all__ = ["SqliteDatabase"]
+
+log = logging.getLogger("mainspring.db")
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -53,6 +58,12 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 class _SqliteTransaction(Transaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.notifications: list[tuple[str, str]] = []
+
+    async def notify(self, channel: str, payload: str) -> None:
+        # One writer process at a time and no server to relay through: listeners in this
+        # process hear it after the commit; other processes rely on their polling.
+        self.notifications.append((channel, payload))
 
     def _run(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         try:
@@ -171,6 +182,7 @@ class SqliteDatabase(Database):
         self._readers: list[sqlite3.Connection] = []
         self._reader_count = 0
         self._reader_available = asyncio.Condition()
+        self._listeners: dict[str, list[NotificationCallback]] = {}
 
     def __repr__(self) -> str:
         return f"SqliteDatabase({str(self.path)!r})"
@@ -303,8 +315,23 @@ class SqliteDatabase(Database):
     async def _write(self) -> AsyncIterator[Transaction]:
         if self._writer is None:
             raise DatabaseError("the database is not open")
-        async with self._write_lock, self._begin_immediate(self._writer):
-            yield _SqliteTransaction(self._writer)
+        tx = _SqliteTransaction(self._writer)
+        async with self._write_lock:
+            async with self._begin_immediate(self._writer):
+                yield tx
+            self._deliver(tx.notifications)
+
+    def _deliver(self, notifications: list[tuple[str, str]]) -> None:
+        for channel, payload in notifications:
+            for callback in list(self._listeners.get(channel, ())):
+                try:
+                    callback(payload)
+                except Exception:
+                    log.exception("a listener of %r failed", channel)
+
+    async def listen(self, channel: str, callback: NotificationCallback) -> Listening:
+        self._listeners.setdefault(channel, []).append(callback)
+        return _SqliteListening(self._listeners, channel, callback)
 
     def transaction(self, *, write: bool) -> contextlib.AbstractAsyncContextManager[Transaction]:
         return self._write() if write else self._read()
@@ -315,3 +342,18 @@ class SqliteDatabase(Database):
         assert self._writer is not None
         rows = self._writer.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         return "\n".join(str(r[-1]) for r in rows)
+
+
+class _SqliteListening(Listening):
+    def __init__(
+        self,
+        listeners: dict[str, list[NotificationCallback]],
+        channel: str,
+        callback: NotificationCallback,
+    ) -> None:
+        self._listeners, self._channel, self._callback = listeners, channel, callback
+
+    async def close(self) -> None:
+        callbacks = self._listeners.get(self._channel, [])
+        if self._callback in callbacks:
+            callbacks.remove(self._callback)

@@ -39,10 +39,16 @@ SYSTEM_TABLES = {
     "_cron_jobs": 3,
     "_cron_runs": 4,
     "_environment_variables": 5,
+    "_storage_uploads": 6,
 }
 #: Indexes of system tables, as a schema declares them for user tables.
 SYSTEM_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
     "_environment_variables": {"by_name": ("name",)},
+    "_scheduled_functions": {
+        "by_state": ("state.kind", "scheduledTime"),
+        "by_completed_time": ("completedTime",),
+    },
+    "_storage_uploads": {"by_storage_id": ("storageId",), "by_expires": ("expiresAt",)},
 }
 FIRST_USER_TABLE = 10_000
 CREATION_INDEX = "by_creation_time"
@@ -90,6 +96,7 @@ class DocumentStore:
         self.clock = clock
         self.schema = schema
         self.catalog = Catalog()
+        self._stale = False
         self._last_creation = 0.0
 
     def next_creation_time(self) -> float:
@@ -107,8 +114,15 @@ class DocumentStore:
 
     async def ensure_loaded(self, tx: Transaction) -> None:
         """Read the catalog if it was invalidated (after a rolled-back table creation)."""
-        if not self.catalog.numbers:
+        if self._stale or not self.catalog.numbers:
+            self._stale = False
             self.catalog = await Catalog.load(tx)
+
+    def invalidate_catalog(self) -> None:
+        """Re-read the catalog at the next transaction's start (a rollback may have undone
+        a table it holds). Transactions in flight keep the catalog object they use, so they
+        never see it emptied under them: their index maintenance needs every index."""
+        self._stale = True
 
     def table_name(self, number: int) -> str | None:
         """Name of a table number, from the cached catalog."""
@@ -256,7 +270,26 @@ class DocumentReader:
         """Raw index scan, recorded in the read set."""
         self.read_ranges.append((index.id, lo, hi))
         rows = await self._tx.scan(index.id, lo, hi, descending, limit)
+        for _, stored in rows:
+            self._remember(stored.id, stored)
         return [(key, _materialize(stored)) for key, stored in rows]
+
+    async def claim(
+        self, index: IndexRow, lo: bytes, hi: bytes | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Documents of an ascending index range that no other transaction holds, held by
+        this one until it ends (in a claim transaction: see :mod:`mainspring.db.base`)."""
+        self.read_ranges.append((index.id, lo, hi))
+        rows = await self._tx.claim(index.id, lo, hi, limit)
+        for _, stored in rows:
+            self._remember(stored.id, stored)
+        return [_materialize(stored) for _, stored in rows]
+
+    async def _load(self, doc_id: str) -> StoredDocument | None:
+        return await self._tx.get(doc_id)
+
+    def _remember(self, doc_id: str, stored: StoredDocument | None) -> None:
+        """A writer keeps what its transaction read and wrote (see DocumentWriter)."""
 
     def _table_of(self, doc_id: Any, *, strict: bool) -> str | None:
         number = decode_id(doc_id) if isinstance(doc_id, str) else None
@@ -270,7 +303,7 @@ class DocumentReader:
         """The document with this id, or None if it does not exist."""
         self._table_of(doc_id, strict=True)
         self.read_ids.add(doc_id)
-        stored = await self._tx.get(doc_id)
+        stored = await self._load(doc_id)
         if stored is None:
             return None
         name = self._store.table_name(stored.table_number)
@@ -295,12 +328,31 @@ class DocumentWriter(DocumentReader):
     def __init__(self, store: DocumentStore, tx: Transaction, *, system: bool = False) -> None:
         super().__init__(store, tx, system=system)
         self.writes = WriteSet()
+        # Documents as this transaction last read or wrote them: a transaction sees one
+        # snapshot plus its own writes, so reading one again (get, then patch) needs no
+        # second round trip to the database.
+        self._seen: dict[str, StoredDocument | None] = {}
 
     def system_writer(self) -> DocumentWriter:
         """Writes to system tables, in this transaction — for Mainspring's own code only."""
         view = DocumentWriter(self._store, self._tx, system=True)
         view.read_ranges, view.read_ids, view.writes = self.read_ranges, self.read_ids, self.writes
+        view._seen = self._seen
         return view
+
+    async def _load(self, doc_id: str) -> StoredDocument | None:
+        if doc_id in self._seen:
+            return self._seen[doc_id]
+        stored = await self._tx.get(doc_id)
+        self._seen[doc_id] = stored
+        return stored
+
+    def _remember(self, doc_id: str, stored: StoredDocument | None) -> None:
+        self._seen[doc_id] = stored
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell ``channel``'s listeners in every process, if this transaction commits."""
+        await self._tx.notify(channel, payload)
 
     def _validate(self, table: str, document: Mapping[str, Any], where: str) -> str:
         if not isinstance(document, Mapping):
@@ -337,23 +389,34 @@ class DocumentWriter(DocumentReader):
     def _indexes(self, number: int) -> list[IndexRow]:
         return self._store.catalog.table_indexes(number)
 
-    async def insert(self, table: str, document: Mapping[str, Any]) -> str:
-        """Insert ``document`` into ``table``; returns the new id."""
+    async def insert(
+        self, table: str, document: Mapping[str, Any], *, doc_id: str | None = None
+    ) -> str:
+        """Insert ``document`` into ``table``; returns the new id.
+
+        ``doc_id`` (system writers only) is an id minted beforehand with :func:`new_id`, for
+        a document whose id must be known before it exists (a stored file's blob key).
+        """
         self._check_table(table)
         text = self._validate(table, document, f"insert into {table!r}")
         number = await self._number_for_write(table)
         now = self._store.next_creation_time()
-        doc_id = new_id(number, now)
+        if doc_id is None:
+            doc_id = new_id(number, now)
+        elif not self._system or decode_id(doc_id) != number:
+            raise NotAllowedError(f"insert into {table!r}: a preassigned id must be of {table!r}")
         full = {"_id": doc_id, "_creationTime": now, **document}
         entries = [(i.id, index_key(full, i.fields)) for i in self._indexes(number)]
-        await self._tx.insert(StoredDocument(doc_id, number, now, text), entries)
+        stored = StoredDocument(doc_id, number, now, text)
+        await self._tx.insert(stored, entries)
+        self._seen[doc_id] = stored
         self.writes.documents[doc_id] = table
         self.writes.keys.extend(entries)
         return doc_id
 
     async def _existing(self, doc_id: str, verb: str) -> tuple[str, StoredDocument]:
         table = self._table_of(doc_id, strict=True)
-        stored = await self._tx.get(doc_id)
+        stored = await self._load(doc_id)
         if stored is not None and table is None:  # created by another process
             self._store.catalog = await Catalog.load(self._tx)
             table = self._store.table_name(stored.table_number)
@@ -381,6 +444,7 @@ class DocumentWriter(DocumentReader):
                 remove.append((index.id, before))
                 add.append((index.id, after))
         await self._tx.update(doc_id, text, remove, add)
+        self._seen[doc_id] = StoredDocument(doc_id, stored.table_number, stored.creation_time, text)
         self.writes.documents[doc_id] = table
         self.writes.keys.extend(remove + add)
 
@@ -424,6 +488,7 @@ class DocumentWriter(DocumentReader):
         old = _materialize(stored)
         entries = [(i.id, index_key(old, i.fields)) for i in self._indexes(stored.table_number)]
         await self._tx.delete(doc_id, entries)
+        self._seen[doc_id] = None
         self.writes.documents[doc_id] = table
         self.writes.keys.extend(entries)
 

@@ -19,6 +19,7 @@ from .cors import ApiPreflight
 from .encoding import encode
 from .errors import http_exception_handler
 from .http_actions import HttpActions
+from .storage_serve import storage_routes
 
 __all__ = ["create_app"]
 
@@ -70,6 +71,7 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     routes: list[BaseRoute] = [
         *_api_routes(api),
+        *storage_routes(runtime),
         Route("/http/{path:path}", HttpActions(runtime).handle, methods=_HTTP_METHODS),
         Route("/", _health, methods=["GET"]),
         Route("/version", _version, methods=["GET"]),

@@ -27,6 +27,7 @@ from ..config import Settings, load_settings
 from ..errors import MainspringError
 from ..registry import load_app
 from ..runtime import Runtime
+from ..scheduling.executor import attach_executor
 from .app import create_app
 
 __all__ = ["DEV_ENV", "app_from_env", "build_runtime", "configure_logging", "describe_load_error"]
@@ -52,7 +53,14 @@ def configure_logging(level: str) -> None:
 def build_runtime(settings: Settings) -> Runtime:
     """Load the functions folder and open (lazily) the database the settings name."""
     app = load_app(settings.check_functions_dir())
-    return Runtime(app, settings.open_database(), admin_key=settings.admin_key)
+    return Runtime(
+        app,
+        settings.open_database(),
+        admin_key=settings.admin_key,
+        blob_store=settings.open_blob_store(),
+        site_url=settings.public_url,
+        max_upload_bytes=settings.max_upload_size,
+    )
 
 
 def describe_load_error(exc: BaseException, functions_dir: Path) -> str:
@@ -89,4 +97,6 @@ def app_from_env() -> Starlette:
         message = describe_load_error(exc, settings.functions_dir)
         log.error("the app failed to load; fix it and save to reload:\n%s", message)
         return _broken_app(message)
+    if settings.scheduler == "on":
+        attach_executor(runtime, settings)  # scheduled functions run in this process too
     return create_app(runtime, max_body_bytes=settings.max_request_body)

@@ -13,11 +13,14 @@ Contract (every implementation passes ``tests/test_blobstore_contract.py``):
 * ``delete(key)`` removes the object; deleting a missing key is not an error.
 * ``list(prefix)`` yields every object under ``prefix`` (for garbage collection), including
   ones left behind by uploads that never finished where the backend can see them
-  (``incomplete=True``).
+  (``incomplete=True``); ``discard(listed)`` removes what ``list`` yielded, leftovers included
+  (an open S3 multipart upload has no key of its own to ``delete``: it is aborted by its id).
 * Keys are ``[A-Za-z0-9._/-]`` paths without ``..`` segments (:func:`check_key`); anything
   else is a :class:`~mainspring.errors.ValidationError` — no key can escape the store.
 * Backends that can hand out direct URLs (S3) implement ``presign_put`` / ``presign_get``;
   others raise :class:`~mainspring.errors.NotAllowedError`.
+* Failures of the backend itself (unreachable, a refused request) are :class:`BlobStoreError`;
+  a missing bucket or rejected credentials are a :class:`~mainspring.errors.ConfigurationError`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from dataclasses import dataclass
 
 from ..errors import MainspringError, NotAllowedError, ValidationError
 
-__all__ = ["BlobInfo", "BlobNotFound", "BlobStore", "ListedBlob", "PresignedUrl", "check_key"]
+__all__ = [
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobStore",
+    "BlobStoreError",
+    "ListedBlob",
+    "PresignedUrl",
+    "check_key",
+]
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 CHUNK = 256 * 1024
@@ -37,6 +48,10 @@ CHUNK = 256 * 1024
 
 class BlobNotFound(MainspringError):
     """No object is stored under the key."""
+
+
+class BlobStoreError(MainspringError):
+    """The blob store failed: unreachable, or it refused or broke off a request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +70,7 @@ class ListedBlob:
     size: int
     modified_ms: float
     incomplete: bool = False  # a left-over partial upload (temp file, open multipart upload)
+    upload_id: str | None = None  # the open multipart upload's id, for ``discard`` (S3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +130,10 @@ class BlobStore(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> AsyncIterator[ListedBlob]:
         """Every object (and visible partial upload) under ``prefix``."""
+
+    async def discard(self, blob: ListedBlob) -> None:
+        """Remove an object or leftover that ``list`` yielded (missing is fine)."""
+        await self.delete(blob.key)
 
     async def presign_put(
         self, key: str, *, content_type: str, content_length: int | None, expires_s: int

@@ -1,0 +1,209 @@
+"""The executor's reads and writes of ``_scheduled_functions``.
+
+Every state change of a claimed row checks, in its own transaction, that the row is still
+``inProgress`` under this executor's lease — so a row that was canceled, or whose lease
+expired and was taken over or failed by another process, is left alone. That check, and the
+fact that a mutation's success is written in the mutation's own transaction, are what make
+mutations run exactly once and actions at most once, whatever the processes do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..db.query import IndexRangeBuilder
+from ..db.store import REMOVE, DocumentReader, DocumentWriter
+from ..errors import FunctionNotFoundError
+from .jobs import (
+    COMPLETED_INDEX,
+    DIED_ERROR,
+    FINISHED,
+    STATE_INDEX,
+    TABLE,
+    failed,
+    state,
+)
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+__all__ = ["JobStore", "Outcome"]
+
+#: A finished run: the new ``state`` value.
+Outcome = dict[str, Any]
+_FIELDS = ("state.kind", "scheduledTime")
+_REAP_BATCH = 500
+
+
+def _range(kind: str, *, through: float | None = None, after: float | None = None) -> Any:
+    builder = IndexRangeBuilder(STATE_INDEX, _FIELDS).eq("state.kind", kind)
+    if through is not None:
+        builder = builder.lte("scheduledTime", through)
+    if after is not None:
+        builder = builder.gt("scheduledTime", after)
+    return builder.bounds()
+
+
+class JobStore:
+    """Claims, completions, heartbeats, reaping and pruning for one executor (``owner``)."""
+
+    def __init__(self, runtime: Runtime, owner: str, lease_ms: float) -> None:
+        self.runtime = runtime
+        self.owner = owner
+        self.lease_ms = lease_ms
+
+    def _lease(self, now: float) -> dict[str, Any]:
+        return {"owner": self.owner, "expires": now + self.lease_ms}
+
+    def owns(self, row: dict[str, Any] | None) -> bool:
+        """True if ``row`` is running under this executor's lease."""
+        return (
+            row is not None
+            and row["state"]["kind"] == "inProgress"
+            and row.get("lease", {}).get("owner") == self.owner
+        )
+
+    async def claim(self, limit: int) -> list[dict[str, Any]]:
+        """Mark up to ``limit`` due pending rows ``inProgress`` under our lease; return them."""
+
+        async def body(writer: DocumentWriter) -> list[dict[str, Any]]:
+            system = writer.system_writer()
+            now = self.runtime.clock.now_ms()
+            index = await system.index_for(TABLE, STATE_INDEX)
+            assert index is not None
+            lo, hi = _range("pending", through=now)
+            rows = await system.claim(index, lo, hi, limit)
+            lease = self._lease(now)
+            for row in rows:
+                await system.patch(row["_id"], {"state": state("inProgress"), "lease": lease})
+                row["state"], row["lease"] = state("inProgress"), lease
+            return rows
+
+        return await self.runtime.transact(body, label="claiming scheduled functions", claim=True)
+
+    async def next_pending(self, after: float | None = None) -> float | None:
+        """The earliest ``scheduledTime`` of a pending row (later than ``after``), if any."""
+        async with self.runtime.read_snapshot() as reader:
+            system = reader.system
+            index = await system.index_for(TABLE, STATE_INDEX)
+            assert index is not None
+            lo, hi = _range("pending", after=after)
+            rows = await system.scan(index, lo, hi, False, 1)
+        return float(rows[0][1]["scheduledTime"]) if rows else None
+
+    async def run_mutation(self, job_id: str, run: Any) -> bool:
+        """In one transaction: check we still own the row, ``await run(writer)``, mark the
+        row ``success``. False (nothing run) if the row is no longer ours."""
+
+        async def body(writer: DocumentWriter) -> bool:
+            system = writer.system_writer()
+            if not self.owns(await system.get(job_id)):
+                return False
+            await run(writer)
+            await self._set(system, job_id, state("success"))
+            return True
+
+        return await self.runtime.transact(body, label=f"scheduled function {job_id}")
+
+    async def finish(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
+        """Record finished runs (one transaction); rows no longer ours are left alone."""
+
+        async def body(writer: DocumentWriter) -> None:
+            system = writer.system_writer()
+            for job_id, outcome in outcomes:
+                if self.owns(await system.get(job_id)):
+                    await self._set(system, job_id, outcome)
+
+        await self.runtime.transact(body, label="recording finished scheduled functions")
+
+    async def release(self, job_ids: Sequence[str]) -> None:
+        """Give claimed mutations that did not run back to ``pending``."""
+
+        async def body(writer: DocumentWriter) -> None:
+            system = writer.system_writer()
+            for job_id in job_ids:
+                if self.owns(await system.get(job_id)):
+                    await system.patch(job_id, {"state": state("pending"), "lease": REMOVE})
+
+        await self.runtime.transact(body, label="releasing scheduled functions")
+
+    async def heartbeat(self, job_ids: Sequence[str]) -> None:
+        """Extend our lease on the rows we are still running."""
+
+        async def body(writer: DocumentWriter) -> None:
+            system = writer.system_writer()
+            lease = self._lease(self.runtime.clock.now_ms())
+            for job_id in job_ids:
+                if self.owns(await system.get(job_id)):
+                    await system.patch(job_id, {"lease": lease})
+
+        await self.runtime.transact(body, label="renewing scheduled function leases")
+
+    async def reap(self) -> int:
+        """Settle rows whose lease expired (their process died): a mutation goes back to
+        ``pending``, an action becomes ``failed``. Returns how many were settled."""
+        now = self.runtime.clock.now_ms()
+        async with self.runtime.read_snapshot() as reader:
+            expired = [row["_id"] for row in await self._running(reader) if _expired(row, now)]
+        if not expired:
+            return 0
+
+        async def body(writer: DocumentWriter) -> int:
+            system = writer.system_writer()
+            settled = 0
+            for job_id in expired:
+                row = await system.get(job_id)
+                if row is None or row["state"]["kind"] != "inProgress" or not _expired(row, now):
+                    continue
+                kind = self._kind(row["name"])
+                if kind == "mutation":
+                    await system.patch(job_id, {"state": state("pending"), "lease": REMOVE})
+                else:
+                    error = DIED_ERROR if kind else f"no function {row['name']} in this app"
+                    await self._set(system, job_id, failed(error))
+                settled += 1
+            return settled
+
+        return await self.runtime.transact(body, label="settling expired scheduled functions")
+
+    async def prune(self, cutoff: float, batch: int) -> int:
+        """Delete up to ``batch`` rows that finished before ``cutoff``; how many were."""
+
+        async def body(writer: DocumentWriter) -> int:
+            system = writer.system_writer()
+            index = await system.index_for(TABLE, COMPLETED_INDEX)
+            assert index is not None
+            builder = IndexRangeBuilder(COMPLETED_INDEX, ("completedTime",))
+            lo, hi = (
+                builder.gte("completedTime", float("-inf")).lt("completedTime", cutoff).bounds()
+            )
+            rows = await system.scan(index, lo, hi, False, batch)
+            for _, row in rows:
+                if row["state"]["kind"] in FINISHED:
+                    await system.delete(row["_id"])
+            return len(rows)
+
+        return await self.runtime.transact(body, label="pruning finished scheduled functions")
+
+    async def _running(self, reader: DocumentReader) -> list[dict[str, Any]]:
+        system = reader.system
+        index = await system.index_for(TABLE, STATE_INDEX)
+        assert index is not None
+        lo, hi = _range("inProgress")
+        return [row for _, row in await system.scan(index, lo, hi, False, _REAP_BATCH)]
+
+    def _kind(self, name: str) -> str | None:
+        try:
+            return self.runtime.registry.resolve(name).kind
+        except FunctionNotFoundError:
+            return None
+
+    async def _set(self, system: DocumentWriter, job_id: str, outcome: Outcome) -> None:
+        now = self.runtime.clock.now_ms()
+        await system.patch(job_id, {"state": outcome, "completedTime": now, "lease": REMOVE})
+
+
+def _expired(row: dict[str, Any], now: float) -> bool:
+    lease = row.get("lease")
+    return not isinstance(lease, dict) or float(lease.get("expires", 0)) < now

@@ -1,0 +1,208 @@
+"""The executor: claims due scheduled functions and runs them, at most ``concurrency`` at once.
+
+It sleeps until the earliest pending time and wakes early when this process commits new
+work (an in-process announcement) or another process does (the database's notifications:
+``LISTEN/NOTIFY`` on PostgreSQL); polling every ``poll_ms`` is only a safety net. Claims
+take due rows in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of
+processes share the work without waiting on each other) and mark them ``inProgress`` under
+a lease that :class:`~mainspring.scheduling.upkeep.Upkeep` renews while they run.
+
+The test harness drives the same code without background tasks: :meth:`Executor.run_due`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..db.base import Listening
+from .claims import JobStore
+from .jobs import NOTIFY_CHANNEL, STOPPED_ERROR, failed
+from .outcomes import Completer
+from .runner import JobRunner
+from .service import ExecutorOptions
+from .upkeep import Upkeep
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..runtime import Runtime
+
+__all__ = ["Executor", "attach_executor"]
+
+log = logging.getLogger("mainspring.scheduler")
+
+_ERROR_BACKOFF_S = 1.0
+
+
+class Executor:
+    """Runs a runtime's scheduled functions; a runtime service (``start`` / ``stop``)."""
+
+    def __init__(self, runtime: Runtime, options: ExecutorOptions | None = None) -> None:
+        self.runtime = runtime
+        self.options = options or ExecutorOptions()
+        #: Names this process in leases: host, pid and a random suffix.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.jobs = JobStore(runtime, self.owner, self.options.lease_ms)
+        self.completer = Completer(self.jobs)
+        self.runner = JobRunner(runtime, self.jobs, self.completer)
+        #: Rows being run by this executor: id -> (task, kind).
+        self.running: dict[str, tuple[asyncio.Task[None], str | None]] = {}
+        self._upkeep = Upkeep(self)
+        self._wake = asyncio.Event()
+        self._deadline = float("inf")
+        self._saturated = False
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listening: Listening | None = None
+        self._unsubscribe: Any = None
+
+    # -- service ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen for new work and start claiming."""
+        self._stopping = False
+        self._unsubscribe = self.runtime.scheduling.subscribe(self._announced)
+        self._listening = await self.runtime.database.listen(NOTIFY_CHANNEL, self._notified)
+        self._tasks = [
+            asyncio.create_task(self._dispatch(), name="scheduler dispatch"),
+            asyncio.create_task(self._upkeep.run(), name="scheduler upkeep"),
+        ]
+        log.info("scheduler started (%s, concurrency %d)", self.owner, self.options.concurrency)
+
+    async def stop(self) -> None:
+        """Stop claiming; give running functions the grace period, then settle the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._listening is not None:
+            await self._listening.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self._settle_running(self.options.shutdown_grace_ms / 1000)
+        await self.completer.close()
+
+    async def _settle_running(self, grace_s: float) -> None:
+        if not self.running:
+            return
+        tasks = [task for task, _ in self.running.values()]
+        await asyncio.wait(tasks, timeout=grace_s)
+        left = {job_id: kind for job_id, (task, kind) in self.running.items() if not task.done()}
+        for job_id in left:
+            self.running[job_id][0].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        mutations = [job_id for job_id, kind in left.items() if kind == "mutation"]
+        try:
+            if mutations:
+                await self.jobs.release(mutations)
+            actions = [(j, failed(STOPPED_ERROR)) for j, k in left.items() if k != "mutation"]
+            if actions:
+                await self.jobs.finish(actions)
+        except Exception as exc:  # their leases expire and other processes settle them
+            log.warning("could not settle %d running scheduled functions: %s", len(left), exc)
+
+    # -- wake-ups -----------------------------------------------------------------------------
+
+    def _announced(self, when: float) -> None:
+        if when < self._deadline:
+            self._wake.set()
+
+    def _notified(self, payload: str | None) -> None:
+        try:
+            when = float(payload) if payload is not None else float("-inf")
+        except ValueError:
+            when = float("-inf")
+        self._announced(when)
+
+    def _job_done(self, job_id: str, _: object = None) -> None:
+        self.running.pop(job_id, None)
+        if self._saturated:
+            self._wake.set()  # a slot opened and more work may be waiting
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    async def claim_and_start(self) -> list[asyncio.Task[None]]:
+        """Claim as many due rows as there are free slots and start running them."""
+        free = min(self.options.concurrency - len(self.running), self.options.claim_batch)
+        if free <= 0:
+            self._saturated = True
+            return []
+        rows = await self.jobs.claim(free)
+        self._saturated = len(rows) == free
+        started = []
+        for row in rows:
+            task = asyncio.create_task(self.runner.run(row), name=f"scheduled {row['name']}")
+            self.running[row["_id"]] = (task, self.runner.kind_of(row))
+            task.add_done_callback(functools.partial(self._job_done, row["_id"]))
+            started.append(task)
+        return started
+
+    async def _dispatch(self) -> None:
+        clock = self.runtime.clock
+        while not self._stopping:
+            self._wake.clear()
+            self._deadline = float("-inf")  # any announcement while we look wakes us again
+            try:
+                await self.claim_and_start()
+                if self._saturated:
+                    if len(self.running) < self.options.concurrency:
+                        continue  # a full batch: there may be more due right now
+                    self._deadline = clock.now_ms() + self.options.poll_ms
+                else:
+                    upcoming = await self.jobs.next_pending(after=clock.now_ms())
+                    poll_deadline = clock.now_ms() + self.options.poll_ms
+                    self._deadline = min(upcoming or poll_deadline, poll_deadline)
+            except Exception as exc:
+                log.warning("claiming scheduled functions failed: %s", exc)
+                self._deadline = clock.now_ms() + _ERROR_BACKOFF_S * 1000
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        if self._wake.is_set():
+            return
+        timer = asyncio.ensure_future(self.runtime.clock.sleep_until(self._deadline))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            # The poll timeout also bounds a virtual clock that nobody advances.
+            await asyncio.wait(
+                (timer, waker),
+                timeout=self.options.poll_ms / 1000,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            timer.cancel()
+            waker.cancel()
+
+    # -- the harness --------------------------------------------------------------------------
+
+    async def run_due(self) -> int:
+        """Claim what is due now and run it to the end (no background tasks); how many ran."""
+        tasks = await self.claim_and_start()
+        if tasks:
+            await asyncio.gather(*tasks)
+        return len(tasks)
+
+
+def attach_executor(runtime: Runtime, settings: Settings) -> Executor:
+    """Add an executor configured by ``settings`` to ``runtime`` (started with it)."""
+    executor = Executor(
+        runtime,
+        ExecutorOptions(
+            concurrency=settings.scheduler_concurrency,
+            lease_ms=settings.scheduler_lease,
+            poll_ms=settings.scheduler_poll,
+            retention_ms=settings.scheduled_retention,
+        ),
+    )
+    runtime.add_service(executor)
+    return executor

@@ -1,0 +1,123 @@
+"""The ``_scheduled_functions`` system table: its rows, states and time arithmetic.
+
+A row, as ``ctx.db.system.get(id)`` returns it (Convex's shape, so it travels unchanged to
+JS clients)::
+
+    {
+        "_id": "…", "_creationTime": 1700000000000.0,
+        "name": "orders:process_payment",       # the function's path
+        "args": [{"order_id": "…"}],             # a one-element list, as in Convex
+        "scheduledTime": 1700000000000.0,        # ms since the epoch
+        "state": {"kind": "pending"},            # | inProgress | success | canceled
+                                                 # | {"kind": "failed", "error": "…"}
+        "completedTime": 1700000000123.0,        # once success / failed / canceled
+        "lease": {"owner": "…", "expires": …},   # Mainspring's: while a process runs it
+    }
+
+Life of a row: ``pending`` → (claimed by an executor) ``inProgress`` → ``success`` or
+``failed``; ``cancel`` turns ``pending`` or ``inProgress`` into ``canceled``. A claimed
+mutation whose process died goes back to ``pending`` (its writes never committed, so running
+it again is still exactly once); a claimed action whose process died becomes ``failed`` with
+:data:`DIED_ERROR` (at most once: never run again).
+"""
+
+from __future__ import annotations
+
+import math
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ..errors import ValidationError
+
+__all__ = [
+    "DIED_ERROR",
+    "FINISHED",
+    "MAX_ARGS_BYTES",
+    "MAX_PER_CALL",
+    "NOTIFY_CHANNEL",
+    "STATE_INDEX",
+    "TABLE",
+    "State",
+    "current_job",
+    "delay_ms",
+    "failed",
+    "state",
+    "time_ms",
+]
+
+TABLE = "_scheduled_functions"
+#: Index on ``("state.kind", "scheduledTime")``: due work, running work, ``ls --state``.
+STATE_INDEX = "by_state"
+#: Index on ``("completedTime",)``: retention.
+COMPLETED_INDEX = "by_completed_time"
+#: Channel on which scheduling transactions announce the earliest time they added.
+NOTIFY_CHANNEL = "scheduler"
+#: At most this many functions scheduled by one function execution …
+MAX_PER_CALL = 1000
+#: … with at most this many bytes of arguments in total.
+MAX_ARGS_BYTES = 16 * 1024 * 1024
+DIED_ERROR = "the process running this action died (its lease expired) while it was running"
+STOPPED_ERROR = "the process running this action stopped before it finished"
+
+State = Literal["pending", "inProgress", "success", "failed", "canceled"]
+STATES: tuple[State, ...] = ("pending", "inProgress", "success", "failed", "canceled")
+FINISHED: tuple[State, ...] = ("success", "failed", "canceled")
+
+#: The scheduled job whose action is running in this task (its own scheduling is checked
+#: against it: a canceled running action schedules only canceled functions).
+current_job: ContextVar[str | None] = ContextVar("mainspring_scheduled_job", default=None)
+
+
+def state(kind: State) -> dict[str, Any]:
+    """A ``state`` value without details."""
+    return {"kind": kind}
+
+
+def failed(error: str) -> dict[str, Any]:
+    """The ``state`` of a failed run."""
+    return {"kind": "failed", "error": error}
+
+
+def _finite(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(
+            f"{what} must be a number of milliseconds or a "
+            f"{'timedelta' if what == 'delay' else 'datetime'}, got {type(value).__name__}"
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValidationError(f"{what} must be finite, got {value!r}")
+    return number
+
+
+def delay_ms(delay: float | timedelta) -> float:
+    """A ``run_after`` delay in milliseconds; ValidationError if negative or not finite."""
+    if isinstance(delay, timedelta):
+        delay = delay.total_seconds() * 1000.0
+    ms = _finite(delay, "delay")
+    if ms < 0:
+        raise ValidationError(f"delay must not be negative, got {ms:g} ms")
+    return ms
+
+
+def time_ms(when: float | datetime) -> float:
+    """A ``run_at`` time in ms since the epoch; a naive datetime is refused (ambiguous)."""
+    if isinstance(when, datetime):
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise ValidationError(
+                "run_at needs an aware datetime (e.g. datetime.now(UTC) + …); a naive one "
+                "does not say which time zone it is in"
+            )
+        return when.timestamp() * 1000.0
+    return _finite(when, "time")
+
+
+def error_text(exc: BaseException) -> str:
+    """How a failure reads in ``state.error``: the message, with the type for non-app errors."""
+    from ..errors import AppError
+
+    message = str(exc)
+    if isinstance(exc, AppError):
+        return message
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

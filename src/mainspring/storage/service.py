@@ -1,0 +1,270 @@
+"""The storage service of a deployment: blob store, signer, URLs and stored-file rows.
+
+A stored file is a ``_storage`` document (``sha256``, ``size``, ``contentType``) whose bytes
+live in the blob store under :func:`blob_key` of its id. The id is minted *before* the bytes
+are written, so the blob key is fixed up front; the row is inserted only after the blob is
+complete, in one transaction that also consumes the pending upload. Blob deletion happens
+after the deleting transaction commits. A crash between blob and row leaves an orphan blob,
+which garbage collection finds; it never leaves a row without its blob.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from ..db.store import SYSTEM_TABLES, DocumentReader
+from ..errors import MainspringError, ValidationError
+from ..ids import decode_id, new_id
+from .base import BlobInfo, BlobStore
+from .chunks import as_chunks
+from .local import LocalBlobStore
+from .media import check_content_type
+from .signing import InvalidSignature, Signer, load_signer, window_expiry
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+__all__ = [
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_SITE_URL",
+    "STORAGE_TABLE",
+    "UPLOADS_TABLE",
+    "StorageService",
+    "UploadRefused",
+    "UrlExpired",
+    "blob_key",
+    "metadata_of",
+    "storage_id_of_key",
+]
+
+log = logging.getLogger("mainspring.storage")
+
+STORAGE_TABLE = "_storage"
+UPLOADS_TABLE = "_storage_uploads"
+DEFAULT_SITE_URL = "http://127.0.0.1:3210"
+DEFAULT_MAX_UPLOAD_BYTES = 5 << 30
+URL_WINDOW_MS = 3_600_000
+
+
+class UploadRefused(MainspringError):
+    """An upload the server will not accept; ``reason`` says why (the HTTP layer maps it)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class UrlExpired(MainspringError):
+    """A serving URL whose expiry has passed."""
+
+
+def blob_key(storage_id: str) -> str:
+    """Where the bytes of stored file ``storage_id`` live in the blob store."""
+    return storage_id
+
+
+def storage_id_of_key(key: str) -> str | None:
+    """The storage id a blob key belongs to, or None (a key no stored file can have)."""
+    return key if decode_id(key) == SYSTEM_TABLES[STORAGE_TABLE] else None
+
+
+def metadata_of(row: dict[str, Any]) -> dict[str, Any]:
+    """Convex's ``getMetadata`` shape of a ``_storage`` document."""
+    return {
+        "storageId": row["_id"],
+        "sha256": row["sha256"],
+        "size": row["size"],
+        "contentType": row.get("contentType"),
+    }
+
+
+def check_storage_id(storage_id: Any) -> str:
+    """``storage_id`` if it is an id of ``_storage``; ValidationError otherwise."""
+    if not isinstance(storage_id, str) or decode_id(storage_id) != SYSTEM_TABLES[STORAGE_TABLE]:
+        raise ValidationError(f"{storage_id!r} is not a storage id (an Id['_storage'])")
+    return storage_id
+
+
+class StorageService:
+    """Storage for one runtime: ``runtime.storage``; ``ctx.storage`` is a view of it."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        blob_store: BlobStore | None,
+        *,
+        site_url: str | None,
+        max_upload_bytes: int | None,
+    ) -> None:
+        self.runtime = runtime
+        self._blob_store = blob_store
+        self._temp_dir: str | None = None
+        self.site_url = (site_url or DEFAULT_SITE_URL).rstrip("/")
+        self.max_upload_bytes = max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES
+        self.url_window_ms = URL_WINDOW_MS
+        self._signer: Signer | None = None
+
+    @property
+    def blob_store(self) -> BlobStore:
+        """Where file bytes live."""
+        if self._blob_store is None:
+            raise MainspringError("storage is used before the runtime was started")
+        return self._blob_store
+
+    async def start(self) -> None:
+        """Open the blob store and load (or create) the signing secret."""
+        if self._blob_store is None:
+            # No store configured (scripts, tests): a private folder, removed at stop.
+            self._temp_dir = tempfile.mkdtemp(prefix="mainspring-blobs-")
+            self._blob_store = LocalBlobStore(self._temp_dir, fsync=False)
+        if not isinstance(self._blob_store, LocalBlobStore):
+            # Check the bucket now, not at the first upload. A local folder is created on the
+            # first write instead, so commands that never store a file leave no folder behind.
+            await self._blob_store.open()
+        self._signer = await load_signer(self.runtime.database)
+
+    async def stop(self) -> None:
+        """Close the blob store (and remove a temporary one)."""
+        if self._blob_store is not None:
+            await self._blob_store.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = self._blob_store = None
+
+    @property
+    def signer(self) -> Signer:
+        """The deployment's signer (after ``start``)."""
+        if self._signer is None:
+            raise MainspringError("storage is used before the runtime was started")
+        return self._signer
+
+    def now_ms(self) -> float:
+        """The runtime clock's time."""
+        return self.runtime.clock.now_ms()
+
+    def new_storage_id(self) -> str:
+        """A fresh id for a file not stored yet."""
+        return new_id(SYSTEM_TABLES[STORAGE_TABLE], self.now_ms())
+
+    # -- URLs -------------------------------------------------------------------------------
+
+    def upload_url(self, upload_id: str, expires_ms: float) -> str:
+        """The URL a client POSTs a file to."""
+        token = self.signer.upload_token(upload_id, expires_ms)
+        return f"{self.site_url}/api/storage/upload?token={token}"
+
+    def serving_url(
+        self, storage_id: str, *, permanent: bool = False, filename: str | None = None
+    ) -> str:
+        """A signed URL serving the file (expiring on a window boundary unless permanent)."""
+        expires = None if permanent else window_expiry(self.now_ms(), self.url_window_ms)
+        params: dict[str, str] = {}
+        if expires is not None:
+            params["exp"] = str(expires)
+        if filename:
+            params["filename"] = filename
+        params["sig"] = self.signer.url_signature(storage_id, expires, filename)
+        return f"{self.site_url}/api/storage/{storage_id}?{urlencode(params)}"
+
+    def check_serving_url(
+        self, storage_id: str, exp: str | None, filename: str | None, sig: str | None
+    ) -> int | None:
+        """The URL's expiry (None: permanent) if it is genuine and current; else raise."""
+        expires = None
+        if exp is not None:
+            if not exp.isdigit():
+                raise InvalidSignature("the URL's expiry is malformed")
+            expires = int(exp)
+        if not self.signer.verify(sig, "get", storage_id, exp or "", filename or ""):
+            raise InvalidSignature("the URL's signature is not valid")
+        if expires is not None and self.now_ms() >= expires:
+            raise UrlExpired("this file URL has expired; ask the app for a new one")
+        return expires
+
+    # -- reading rows -----------------------------------------------------------------------
+
+    async def metadata(self, storage_id: str, reader: DocumentReader | None = None) -> Any:
+        """The file's ``get_metadata`` dict, or None; reads in ``reader`` or a new snapshot."""
+        check_storage_id(storage_id)
+        if reader is not None:
+            row = await reader.system.get(storage_id)
+        else:
+            async with self.runtime.read_snapshot() as snapshot:
+                row = await snapshot.system.get(storage_id)
+        return None if row is None else metadata_of(row)
+
+    async def pending_upload(self, token: str | None) -> dict[str, Any]:
+        """The pending-upload row an upload token names; UploadRefused if it cannot be used."""
+        if not token:
+            raise UploadRefused("missing", "the upload URL has no ?token=")
+        try:
+            upload_id, expires = self.signer.parse_upload_token(token)
+        except InvalidSignature as exc:
+            raise UploadRefused(
+                "forged", f"{exc}: use the URL generate_upload_url returned"
+            ) from None
+        if self.now_ms() >= expires:
+            raise UploadRefused("expired", "this upload URL has expired; generate a new one")
+        async with self.runtime.read_snapshot() as snapshot:
+            row = await snapshot.system.get(upload_id)
+        if row is None:
+            raise UploadRefused("used", "this upload URL was already used (each works once)")
+        return dict(row)
+
+    # -- writing files ----------------------------------------------------------------------
+
+    async def finish_upload(
+        self, upload_id: str | None, storage_id: str, info: BlobInfo, content_type: str | None
+    ) -> str:
+        """Record a complete blob as a stored file (consuming ``upload_id``, if given).
+
+        If that transaction fails (the upload URL was used meanwhile, the database is down)
+        the blob is deleted again, so a failed upload leaves nothing behind — unless the row
+        did commit (a failure after the commit) or the call was cancelled: then the blob stays
+        (at worst an orphan for GC; never a row without its blob).
+        """
+        args = {
+            "upload_id": upload_id,
+            "storage_id": storage_id,
+            "sha256": info.sha256,
+            "size": info.size,
+            "content_type": content_type,
+        }
+        try:
+            await self.runtime.call("_system/storage:finish_upload", args)
+        except Exception:
+            try:
+                committed = await self.metadata(storage_id) is not None
+            except Exception:
+                committed = True  # cannot tell: keep the blob
+            if not committed:
+                await self.delete_blob(storage_id)
+            raise
+        return storage_id
+
+    async def store(
+        self, data: Any, *, content_type: str | None = None, sha256: str | None = None
+    ) -> str:
+        """Store bytes, a binary file object or an async iterator of bytes; the new id."""
+        content_type = check_content_type(content_type)
+        storage_id = self.new_storage_id()
+        info = await self.blob_store.put(
+            blob_key(storage_id), as_chunks(data), content_type=content_type
+        )
+        if sha256 is not None and info.sha256 != sha256.lower():
+            await self.delete_blob(storage_id)
+            raise ValidationError(
+                f"ctx.storage.store: the data's SHA-256 is {info.sha256}, not {sha256}"
+            )
+        return await self.finish_upload(None, storage_id, info, content_type)
+
+    async def delete_blob(self, storage_id: str) -> None:
+        """Delete a file's bytes; a failure is logged (garbage collection retries it)."""
+        try:
+            await self.blob_store.delete(blob_key(storage_id))
+        except Exception:
+            log.warning("could not delete the blob of %s (GC will)", storage_id, exc_info=True)
