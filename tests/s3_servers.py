@@ -47,7 +47,6 @@ class S3Server:
     endpoint_url: str
     access_key_id: str
     secret_access_key: str
-    verifies_signatures: bool  # refuses forged, tampered and expired (presigned) requests
     lists_uploads: bool  # has ListMultipartUploads and AbortMultipartUpload
 
     def client(self) -> Any:
@@ -119,9 +118,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         )
     try:
         port = _wait_for(log, r"Running on http://127\.0\.0\.1:(\d+)", process, "moto server")
-        yield S3Server(
-            "moto", f"http://127.0.0.1:{port}", "testing", "testing", False, lists_uploads=True
-        )
+        yield S3Server("moto", f"http://127.0.0.1:{port}", "testing", "testing", lists_uploads=True)
     finally:
         _stop(process)
 
@@ -169,7 +166,9 @@ def s3rver_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server
         )
     try:
         port = _wait_for(log, r'\{"port":(\d+)\}', process, "s3rver")
-        yield S3Server("s3rver", f"http://127.0.0.1:{port}", "S3RVER", "S3RVER", True, False)
+        yield S3Server(
+            "s3rver", f"http://127.0.0.1:{port}", "S3RVER", "S3RVER", lists_uploads=False
+        )
     finally:
         assert process.stdin is not None
         process.stdin.close()

@@ -10,8 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..functions import internal_action, internal_mutation
-from .service import STORAGE_TABLE, UPLOADS_TABLE, UploadRefused, check_storage_id
+from ..functions import internal_action, internal_mutation, internal_query
+from .gc import gc_delete
+from .service import (
+    STORAGE_TABLE,
+    UPLOADS_TABLE,
+    UploadRefused,
+    check_storage_id,
+    metadata_of,
+)
 
 __all__ = ["PENDING_GRACE_MS", "SYSTEM_FUNCTIONS"]
 
@@ -90,6 +97,20 @@ async def prune_uploads(ctx: Any, limit: int = 500) -> int:
     return len(rows)
 
 
+@internal_query
+async def list_files(ctx: Any, limit: int = 1000) -> list[dict[str, Any]]:
+    """Up to ``limit`` stored files, oldest first: metadata plus ``_creationTime`` (the CLI)."""
+    rows = await ctx.db.system.query(STORAGE_TABLE).take(limit)
+    return [{**metadata_of(row), "_creationTime": row["_creationTime"]} for row in rows]
+
+
+@internal_query
+async def file_url(ctx: Any, storage_id: str) -> str | None:
+    """A serving URL of the file, or None (the CLI's ``storage download --url``)."""
+    url: str | None = await ctx.storage.get_url(storage_id)
+    return url
+
+
 #: Registered by the runtime next to the other built-in functions.
 SYSTEM_FUNCTIONS: Mapping[str, Any] = {
     "_system/storage:create_upload": create_upload,
@@ -98,4 +119,7 @@ SYSTEM_FUNCTIONS: Mapping[str, Any] = {
     "_system/storage:delete": delete,
     "_system/storage:confirm_upload": confirm_upload,
     "_system/storage:prune_uploads": prune_uploads,
+    "_system/storage:gc_delete": gc_delete,
+    "_system/storage:list_files": list_files,
+    "_system/storage:file_url": file_url,
 }

@@ -1,0 +1,262 @@
+"""File storage throughput over loopback HTTP, beside raw disk and nginx in the same run.
+
+* upload MB/s of 1 MB, 100 MB and 1 GB files (``curl -T`` streaming a file to an upload URL;
+  the local blob store fsyncs) beside ``dd if=/dev/zero bs=1M count=N conv=fdatasync``;
+* download MB/s of the same files (``curl`` GET of a signed serving URL) beside nginx serving
+  the very same blob file (a generated config on a free loopback port, run in the foreground
+  and stopped afterwards);
+* 10 KB uploads per second at concurrency 32 (httpx, upload URLs made beforehand).
+
+    python bench/storage_throughput.py [--sizes 1,100,1024] [--small 2000]
+
+Needs ``curl`` and ``nginx`` (Debian package ``nginx``). Mainspring runs in a subprocess
+(one uvicorn worker, SQLite) with its blob folder in a temp dir on the same disk as ``dd``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+ADMIN_KEY = "ms_admin_bench_" + "x" * 32
+SERVER = """
+import sys, uvicorn
+from mainspring.db import open_database
+from mainspring.registry import load_app
+from mainspring.runtime import Runtime
+from mainspring.server import create_app
+from mainspring.storage.local import LocalBlobStore
+app_dir, db, blobs, port, key = sys.argv[1:6]
+runtime = Runtime(load_app(app_dir), open_database(db), admin_key=key,
+                  blob_store=LocalBlobStore(blobs), site_url=f"http://127.0.0.1:{port}",
+                  max_upload_bytes=4 << 30)
+uvicorn.run(create_app(runtime), host="127.0.0.1", port=int(port), log_level="warning",
+            access_log=False)
+"""
+NGINX = """
+{user}
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    sendfile on;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{what} did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def admin_call(base: str, kind: str, path: str, args: dict[str, object]) -> object:
+    response = httpx.post(
+        f"{base}/api/{kind}",
+        json={"path": path, "args": [args], "format": "convex_encoded_json"},
+        headers={"Authorization": f"Convex {ADMIN_KEY}"},
+        timeout=60,
+    )
+    body = response.json()
+    if body.get("status") != "success":
+        raise SystemExit(f"{path} failed: {body}")
+    return body["value"]
+
+
+def curl_speed(args: list[str]) -> float:
+    """Bytes per second curl reports for one transfer."""
+    out = subprocess.run(
+        ["curl", "-sS", "--fail", "-o", "/dev/null", *args], capture_output=True, check=True
+    )
+    return float(out.stdout.decode().strip())
+
+
+def dd_rate(target: Path, mb: int) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={mb}", "conv=fdatasync"],
+        capture_output=True,
+        check=True,
+    )
+    elapsed = time.perf_counter() - start
+    target.unlink()
+    return mb * 1024 * 1024 / elapsed
+
+
+async def small_uploads(base: str, count: int, concurrency: int) -> float:
+    urls = [
+        str(admin_call(base, "mutation", "_system/storage:create_upload", {})) for _ in range(count)
+    ]
+    body = os.urandom(10 * 1024)
+    queue = list(urls)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+
+        async def worker() -> None:
+            while queue:
+                url = queue.pop()
+                response = await http.post(
+                    url, content=body, headers={"Content-Type": "application/octet-stream"}
+                )
+                response.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1,100,1024", help="file sizes in MB")
+    parser.add_argument("--small", type=int, default=2000, help="10 KB uploads to time")
+    parser.add_argument("--repeat-small-files", type=int, default=10, help="runs of 1 MB")
+    options = parser.parse_args()
+    for tool in ("curl", "nginx", "dd"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            raise SystemExit(f"{tool} is required (apt-get install -y {tool})")
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    work = Path(tempfile.mkdtemp(prefix="ms-bench-storage-", dir=os.environ.get("BENCH_DIR")))
+    (work / "app" / "backend").mkdir(parents=True)
+    (work / "app" / "backend" / "bench.py").write_text(
+        "from mainspring import query\n\n@query\nasync def ping(ctx) -> int:\n    return 1\n"
+    )
+    blobs = work / "blobs"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SERVER,
+            str(work / "app" / "backend"),
+            str(work / "db.sqlite3"),
+            str(blobs),
+            str(port),
+            ADMIN_KEY,
+        ]
+    )
+    nginx: subprocess.Popen[bytes] | None = None
+    rows: list[tuple[str, float, str, float]] = []
+    try:
+        wait_port(port, server, "mainspring")
+        nginx_port = free_port()
+        conf = work / "nginx.conf"
+        # As root nginx's workers would switch to nobody, who cannot read the private temp dir.
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf.write_text(NGINX.format(user=user, dir=work, port=nginx_port, root=blobs))
+        blobs.mkdir(exist_ok=True)
+        nginx = subprocess.Popen([nginx_bin, "-c", str(conf), "-p", str(work)])
+        wait_port(nginx_port, nginx, "nginx")
+        for mb in (int(s) for s in options.sizes.split(",")):
+            source = work / f"source-{mb}.bin"
+            with open(source, "wb") as out:
+                chunk = os.urandom(1024 * 1024)
+                for _ in range(mb):
+                    out.write(chunk)
+            runs = options.repeat_small_files if mb < 10 else 1
+            up: list[float] = []
+            down: list[float] = []
+            ngx: list[float] = []
+            disk: list[float] = []
+            for _ in range(runs):
+                disk.append(dd_rate(work / "dd.bin", mb))
+                url = str(admin_call(base, "mutation", "_system/storage:create_upload", {}))
+                result = subprocess.run(
+                    [
+                        "curl", "-sS", "--fail", "-X", "POST", "-T", str(source),
+                        "-H", "Content-Type: application/octet-stream",
+                        "-w", "\n%{speed_upload}", url,
+                    ],
+                    capture_output=True,
+                    check=True,
+                )  # fmt: skip
+                body, speed = result.stdout.decode().rsplit("\n", 1)
+                up.append(float(speed))
+                storage_id = httpx.Response(200, content=body).json()["storageId"]
+                serve = str(
+                    admin_call(
+                        base, "query", "_system/storage:file_url", {"storage_id": storage_id}
+                    )
+                )
+                down.append(curl_speed(["-w", "%{speed_download}", serve]))
+                ngx.append(
+                    curl_speed(
+                        ["-w", "%{speed_download}", f"http://127.0.0.1:{nginx_port}/{storage_id}"]
+                    )
+                )
+                admin_call(base, "mutation", "_system/storage:delete", {"storage_id": storage_id})
+            source.unlink()
+            label = f"{mb} MB" if mb < 1024 else f"{mb // 1024} GB"
+            rows.append((f"upload {label}", _mean(up), "dd fdatasync", _mean(disk)))
+            rows.append((f"download {label}", _mean(down), "nginx", _mean(ngx)))
+        per_s = asyncio.run(small_uploads(base, options.small, 32))
+    finally:
+        if nginx is not None:
+            stop(nginx)
+        stop(server)
+        shutil.rmtree(work, ignore_errors=True)
+    MB = 1024 * 1024
+    lines = [
+        "transfer         | mainspring  | baseline (same run)     | ratio",
+        "---------------- | ----------- | ----------------------- | -----",
+    ]
+    for name, ours, base_name, theirs in rows:
+        lines.append(
+            f"{name:<16} | {ours / MB:>6.0f} MB/s | {base_name:<12} {theirs / MB:>5.0f} MB/s"
+            f" | {ours / theirs:>4.0%}"
+        )
+    lines.append(f"{'10 KB uploads':<16} | {per_s:>6.0f} /s   | concurrency 32          |")
+    print(textwrap.dedent("\n".join(lines)))
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+if __name__ == "__main__":
+    main()
