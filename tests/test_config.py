@@ -78,6 +78,11 @@ def test_every_setting_reads_its_environment_variable(app: Path) -> None:
         "MAINSPRING_S3_BUCKET": "media",
         "MAINSPRING_S3_ENDPOINT": "https://r2.example.com",
         "MAINSPRING_S3_REGION": "auto",
+        "MAINSPRING_SCHEDULER": "off",
+        "MAINSPRING_SCHEDULER_CONCURRENCY": "8",
+        "MAINSPRING_SCHEDULER_LEASE": "30s",
+        "MAINSPRING_SCHEDULER_POLL": "250ms",
+        "MAINSPRING_SCHEDULED_RETENTION": "2d",
     }
     assert {s.envvar for s in SETTINGS.values()} == set(env)
     settings = load_settings(env=env)
@@ -91,6 +96,9 @@ def test_every_setting_reads_its_environment_variable(app: Path) -> None:
     assert (settings.public_url, settings.max_upload_size) == ("https://app.example.com", 2 << 30)
     assert (settings.storage_dir, settings.s3_bucket) == (Path("/srv/files"), "media")
     assert (settings.s3_endpoint, settings.s3_region) == ("https://r2.example.com", "auto")
+    assert (settings.scheduler, settings.scheduler_concurrency) == ("off", 8)
+    assert (settings.scheduler_lease, settings.scheduler_poll) == (30_000, 250)
+    assert settings.scheduled_retention == 2 * 86_400_000
     assert all(source.startswith("MAINSPRING_") for source in settings.sources.values())
 
 

@@ -34,6 +34,7 @@ from .functions import (
 )
 from .http_router import Cors, HttpAction, HttpRouter, http_action
 from .ids import Id, StorageId
+from .scheduling.jobs import ScheduledFunctionId
 from .schema import Schema, Table
 
 __version__ = "0.1.0"
@@ -61,6 +62,7 @@ __all__ = [
     "MutationCtx",
     "NotAllowedError",
     "QueryCtx",
+    "ScheduledFunctionId",
     "Schema",
     "SchemaError",
     "ServerError",

@@ -8,9 +8,9 @@ its tables in its own section below and its functions in its own module.
 
 from __future__ import annotations
 
-from typing import NotRequired
+from typing import Any, Literal, NotRequired
 
-from mainspring import Id, Schema, StorageId, Table
+from mainspring import Id, ScheduledFunctionId, Schema, StorageId, Table
 
 # -- file storage (the seed's schema) ---------------------------------------------------------
 
@@ -48,9 +48,51 @@ class Notes(Table, indexes={"by_author": ["author"], "by_author_pinned": ["autho
     pinned: bool
 
 
+# -- scheduled functions: orders, reminders, workflows (the seed's snippets) -----------------
+
+
+class Products(Table):
+    name: str
+    price_cents: int
+    in_stock: bool
+
+
+class Orders(Table):
+    """An order (``orders:create``); ``status`` moves on as its scheduled functions run."""
+
+    items: list[Id[Products]]
+    status: Literal["pending", "paid", "payment_failed", "abandoned"]
+    total_cents: NotRequired[int]
+
+
+class Emails(Table, indexes={"by_order": ["order_id"]}):
+    """The outbox ``emails:send_order_confirmation`` writes (a stand-in for a mail API)."""
+
+    order_id: Id[Orders]
+    kind: str
+
+
+class Reminders(Table):
+    message: str
+    remind_at: float
+    sent: bool
+    scheduled_id: NotRequired[ScheduledFunctionId]
+
+
+class Workflows(Table):
+    status: Literal["started", "completed"]
+    data: Any
+    result: NotRequired[Any]
+
+
 schema = Schema(
     documents=Documents,
     files=Files,
     users=Users,
     notes=Notes,
+    products=Products,
+    orders=Orders,
+    emails=Emails,
+    reminders=Reminders,
+    workflows=Workflows,
 )

@@ -11,6 +11,7 @@
     mainspring env set LARK_TOKEN xyz
     mainspring worker                 run scheduled functions (no HTTP)
     mainspring scheduled ls --state failed
+    mainspring storage gc --delete    remove orphan files (also: storage ls|upload|download|rm)
 
 Every option also reads a ``MAINSPRING_*`` environment variable (``--help`` names it); the
 settings come from flags, then the environment, then ``mainspring.toml``, then defaults.
@@ -28,6 +29,7 @@ from .options import MainspringGroup
 from .run import run
 from .scheduled import scheduled
 from .serve import dev, serve
+from .storage import storage
 from .worker import worker
 
 __all__ = ["cli", "main"]
@@ -39,7 +41,7 @@ def cli() -> None:
     """Mainspring: queries, mutations and actions over a transactional document database."""
 
 
-for _command in (init, dev, serve, run, data, admin_key, env, worker, scheduled):
+for _command in (init, dev, serve, run, data, admin_key, env, worker, scheduled, storage):
     cli.add_command(_command)
 
 

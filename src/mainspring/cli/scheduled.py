@@ -49,7 +49,7 @@ def _call(path: str, args: dict[str, Any], url: str | None, params: dict[str, An
 def _time(ms: Any) -> str:
     if not isinstance(ms, (int, float)):
         return ""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(sep=" ", timespec="milliseconds")
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @click.group()
@@ -58,10 +58,38 @@ def scheduled() -> None:
 
 
 @scheduled.command("ls")
-@click.option("--function", "function", metavar="PATH", help="Only this function (module:name).")
-@click.option("--state", type=click.Choice(STATES), help="Only rows in this state.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--function",
+    "function",
+    metavar="PATH",
+    envvar="MAINSPRING_SCHEDULED_FUNCTION",
+    show_envvar=True,
+    help="Only this function (module:name).",
+)
+@click.option(
+    "--state",
+    type=click.Choice(STATES),
+    envvar="MAINSPRING_SCHEDULED_STATE",
+    show_envvar=True,
+    help="Only rows in this state.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    envvar="MAINSPRING_SCHEDULED_LIMIT",
+    show_envvar=True,
+    help="How many rows to show.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="MAINSPRING_SCHEDULED_JSON",
+    show_envvar=True,
+    help="Print JSON instead of a table.",
+)
 @_deployment_options
 def scheduled_ls(
     function: str | None,
@@ -71,7 +99,7 @@ def scheduled_ls(
     url: str | None,
     **params: Any,
 ) -> None:
-    """List scheduled functions, newest first (times in UTC)."""
+    """List scheduled functions, newest first."""
     args: dict[str, Any] = {"limit": limit}
     if function:
         args["function"] = function
@@ -84,7 +112,12 @@ def scheduled_ls(
     if not rows:
         out.print("no scheduled functions" + (" match" if function or state else ""))
         return
-    table = Table("id", "function", "state", "scheduled", "completed", header_style="bold")
+    table = Table(header_style="bold", title="times in UTC")
+    table.add_column("id", no_wrap=True)
+    table.add_column("function", overflow="fold")
+    table.add_column("state", overflow="fold")
+    table.add_column("scheduled", no_wrap=True)
+    table.add_column("completed", no_wrap=True)
     for row in rows:
         kind = row["state"]["kind"]
         shown = f"[{_STYLES.get(kind, 'dim')}]{kind}[/]"
@@ -107,7 +140,7 @@ def scheduled_cancel(job_id: str, url: str | None, **params: Any) -> None:
     """Cancel the scheduled function ID (pending: never runs; running: runs on, but what it
     schedules from now on is canceled)."""
     before = _call("_system/scheduler:cancel", {"id": job_id}, url, params)
-    if before == "canceled":
-        out.print(f"Canceled {job_id}")
+    if before in ("pending", "inProgress"):
+        out.print(f"Canceled {job_id} (it was {before})")
     else:
         out.print(f"{job_id} had already finished ({before}): nothing to cancel")

@@ -28,6 +28,7 @@ from .base import (
     StoredDocument,
     Transaction,
 )
+from .sqlite_watch import SqliteListening
 
 __all__ = ["SqliteDatabase"]
 
@@ -61,8 +62,8 @@ class _SqliteTransaction(Transaction):
         self.notifications: list[tuple[str, str]] = []
 
     async def notify(self, channel: str, payload: str) -> None:
-        # One writer process at a time and no server to relay through: listeners in this
-        # process hear it after the commit; other processes rely on their polling.
+        # Delivered to this process's listeners after the commit; other processes notice the
+        # commit itself (see sqlite_watch).
         self.notifications.append((channel, payload))
 
     def _run(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
@@ -330,8 +331,9 @@ class SqliteDatabase(Database):
                     log.exception("a listener of %r failed", channel)
 
     async def listen(self, channel: str, callback: NotificationCallback) -> Listening:
-        self._listeners.setdefault(channel, []).append(callback)
-        return _SqliteListening(self._listeners, channel, callback)
+        listening = SqliteListening(self._listeners, channel, callback, self._connect)
+        await listening.start()
+        return listening
 
     def transaction(self, *, write: bool) -> contextlib.AbstractAsyncContextManager[Transaction]:
         return self._write() if write else self._read()
@@ -342,18 +344,3 @@ class SqliteDatabase(Database):
         assert self._writer is not None
         rows = self._writer.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         return "\n".join(str(r[-1]) for r in rows)
-
-
-class _SqliteListening(Listening):
-    def __init__(
-        self,
-        listeners: dict[str, list[NotificationCallback]],
-        channel: str,
-        callback: NotificationCallback,
-    ) -> None:
-        self._listeners, self._channel, self._callback = listeners, channel, callback
-
-    async def close(self) -> None:
-        callbacks = self._listeners.get(self._channel, [])
-        if self._callback in callbacks:
-            callbacks.remove(self._callback)

@@ -128,17 +128,18 @@ class JobStore:
 
         await self.runtime.transact(body, label="releasing scheduled functions")
 
-    async def heartbeat(self, job_ids: Sequence[str]) -> None:
-        """Extend our lease on the rows we are still running."""
+    async def heartbeat(self, job_ids: Sequence[str]) -> float:
+        """Extend our lease on the rows we are still running; returns the new expiry."""
 
-        async def body(writer: DocumentWriter) -> None:
+        async def body(writer: DocumentWriter) -> float:
             system = writer.system_writer()
             lease = self._lease(self.runtime.clock.now_ms())
             for job_id in job_ids:
                 if self.owns(await system.get(job_id)):
                     await system.patch(job_id, {"lease": lease})
+            return float(lease["expires"])
 
-        await self.runtime.transact(body, label="renewing scheduled function leases")
+        return await self.runtime.transact(body, label="renewing scheduled function leases")
 
     async def reap(self) -> int:
         """Settle rows whose lease expired (their process died): a mutation goes back to

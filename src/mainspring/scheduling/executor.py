@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..db.base import Listening
@@ -40,6 +41,15 @@ log = logging.getLogger("mainspring.scheduler")
 _ERROR_BACKOFF_S = 1.0
 
 
+@dataclass
+class Running:
+    """A row this executor runs: its task, its function's kind, when its lease expires."""
+
+    task: asyncio.Task[None]
+    kind: str | None
+    lease_expires: float
+
+
 class Executor:
     """Runs a runtime's scheduled functions; a runtime service (``start`` / ``stop``)."""
 
@@ -51,8 +61,8 @@ class Executor:
         self.jobs = JobStore(runtime, self.owner, self.options.lease_ms)
         self.completer = Completer(self.jobs)
         self.runner = JobRunner(runtime, self.jobs, self.completer)
-        #: Rows being run by this executor: id -> (task, kind).
-        self.running: dict[str, tuple[asyncio.Task[None], str | None]] = {}
+        #: Rows being run by this executor, by id.
+        self.running: dict[str, Running] = {}
         self._upkeep = Upkeep(self)
         self._wake = asyncio.Event()
         self._deadline = float("inf")
@@ -95,11 +105,11 @@ class Executor:
     async def _settle_running(self, grace_s: float) -> None:
         if not self.running:
             return
-        tasks = [task for task, _ in self.running.values()]
+        tasks = [job.task for job in self.running.values()]
         await asyncio.wait(tasks, timeout=grace_s)
-        left = {job_id: kind for job_id, (task, kind) in self.running.items() if not task.done()}
+        left = {job_id: job.kind for job_id, job in self.running.items() if not job.task.done()}
         for job_id in left:
-            self.running[job_id][0].cancel()
+            self.running[job_id].task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         mutations = [job_id for job_id, kind in left.items() if kind == "mutation"]
         try:
@@ -142,7 +152,8 @@ class Executor:
         started = []
         for row in rows:
             task = asyncio.create_task(self.runner.run(row), name=f"scheduled {row['name']}")
-            self.running[row["_id"]] = (task, self.runner.kind_of(row))
+            expires = float(row["lease"]["expires"])
+            self.running[row["_id"]] = Running(task, self.runner.kind_of(row), expires)
             task.add_done_callback(functools.partial(self._job_done, row["_id"]))
             started.append(task)
         return started
@@ -151,7 +162,7 @@ class Executor:
         clock = self.runtime.clock
         while not self._stopping:
             self._wake.clear()
-            self._deadline = float("-inf")  # any announcement while we look wakes us again
+            self._deadline = float("inf")  # any announcement while we look wakes us again
             try:
                 await self.claim_and_start()
                 if self._saturated:
@@ -182,6 +193,11 @@ class Executor:
         finally:
             timer.cancel()
             waker.cancel()
+
+    async def prune(self, batch: int | None = None) -> int:
+        """Delete rows that finished more than the retention period ago, ``batch`` per
+        transaction (default ``options.prune_batch``); how many were deleted."""
+        return await self._upkeep.prune(batch)
 
     # -- the harness --------------------------------------------------------------------------
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 import math
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ValidationError
+from ..ids import Id
 
 __all__ = [
     "DIED_ERROR",
@@ -38,6 +39,7 @@ __all__ = [
     "NOTIFY_CHANNEL",
     "STATE_INDEX",
     "TABLE",
+    "ScheduledFunctionId",
     "State",
     "current_job",
     "delay_ms",
@@ -59,6 +61,12 @@ MAX_PER_CALL = 1000
 MAX_ARGS_BYTES = 16 * 1024 * 1024
 DIED_ERROR = "the process running this action died (its lease expired) while it was running"
 STOPPED_ERROR = "the process running this action stopped before it finished"
+
+if TYPE_CHECKING:
+    ScheduledFunctionId = Id[Any]
+else:
+    #: The id of a ``_scheduled_functions`` row (what ``run_after`` / ``run_at`` return).
+    ScheduledFunctionId = Id["_scheduled_functions"]
 
 State = Literal["pending", "inProgress", "success", "failed", "canceled"]
 STATES: tuple[State, ...] = ("pending", "inProgress", "success", "failed", "canceled")

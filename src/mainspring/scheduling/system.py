@@ -48,8 +48,8 @@ async def list_scheduled(
 
 @internal_mutation
 async def cancel_scheduled(ctx: Any, id: str) -> str:
-    """Cancel one scheduled function; returns the state it was in (``"canceled"`` when it
-    was pending or running, otherwise the state it had already finished in)."""
+    """Cancel one scheduled function; returns the state it was in before (only a
+    ``pending`` or ``inProgress`` one is changed)."""
     system = ctx.db.system
     if system.normalize_id(TABLE, id) is None:
         raise ValidationError(f"{id!r} is not an id of {TABLE}")
@@ -58,7 +58,7 @@ async def cancel_scheduled(ctx: Any, id: str) -> str:
         raise ValidationError(f"no scheduled function {id} (finished ones are pruned in time)")
     kind = str(row["state"]["kind"])
     await ctx.scheduler.cancel(id)
-    return "canceled" if kind in ("pending", "inProgress") else kind
+    return kind
 
 
 #: Registered into every app by :class:`~mainspring.scheduling.service.Scheduling`.

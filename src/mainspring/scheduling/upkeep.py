@@ -65,10 +65,19 @@ class Upkeep:
             log.warning("scheduler upkeep: %s failed: %s", what, exc)
 
     async def heartbeat(self) -> None:
-        """Renew the lease of every row this executor is running."""
-        running = list(self._executor.running)
-        if running:
-            await self._executor.jobs.heartbeat(running)
+        """Renew the leases that would expire before the next heartbeat but one.
+
+        Functions that finish within half a lease never need a renewal, so short work (the
+        common case) costs no heartbeat writes — and no conflicts with its own completion.
+        """
+        executor = self._executor
+        now = executor.runtime.clock.now_ms()
+        soon = now + executor.options.heartbeat_ms * 2
+        due = {job_id: job for job_id, job in executor.running.items() if job.lease_expires < soon}
+        if due:
+            expires = await executor.jobs.heartbeat(list(due))
+            for job in due.values():
+                job.lease_expires = expires
 
     async def reap(self) -> int:
         """Settle rows whose lease expired; how many."""
@@ -77,15 +86,16 @@ class Upkeep:
             log.warning("settled %d scheduled functions whose process died", settled)
         return settled
 
-    async def prune(self) -> int:
+    async def prune(self, batch: int | None = None) -> int:
         """Delete finished rows older than the retention period, in batches; how many."""
         options = self._executor.options
+        batch = batch or options.prune_batch
         cutoff = self._executor.runtime.clock.now_ms() - options.retention_ms
         total = 0
         while True:
-            deleted = await self._executor.jobs.prune(cutoff, options.prune_batch)
+            deleted = await self._executor.jobs.prune(cutoff, batch)
             total += deleted
-            if deleted < options.prune_batch:
+            if deleted < batch:
                 break
             await asyncio.sleep(0)  # let other work run between batches
         if total:
