@@ -8,20 +8,16 @@ printed only by ``get`` and ``list``; ``set`` never echoes them.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from ..env import check_name, check_value
-from .options import COMMON, out, resolve_settings, setting_options
-from .run import _fail, _run_here, _run_remote
+from .options import out
+from .run import call_system_function, deployment_options
 
 __all__ = ["env", "parse_env_file"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_env_file(text: str, source: str) -> dict[str, str]:
@@ -46,27 +42,6 @@ def parse_env_file(text: str, source: str) -> dict[str, str]:
     return found
 
 
-def _deployment_options(command: F) -> F:
-    command = setting_options(*COMMON, "admin_key")(command)
-    return click.option(
-        "--url",
-        envvar="MAINSPRING_URL",
-        show_envvar=True,
-        metavar="URL",
-        help="Act on the deployment at URL (needs its admin key) instead of the local one.",
-    )(command)
-
-
-def _call(path: str, args: dict[str, Any], url: str | None, params: dict[str, Any]) -> Any:
-    logs: list[str] = []
-    try:
-        if url:
-            return _run_remote(url, params.get("admin_key"), path, args, logs)
-        return asyncio.run(_run_here(resolve_settings(params), path, args, logs))
-    except Exception as exc:
-        _fail(path, exc)
-
-
 @click.group()
 def env() -> None:
     """Deployment environment variables (read in functions as ctx.env["NAME"])."""
@@ -81,7 +56,7 @@ def env() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Set every NAME=value line of a .env file, all or none.",
 )
-@_deployment_options
+@deployment_options
 def env_set(
     name: str | None, value: str | None, from_file: str | None, url: str | None, **params: Any
 ) -> None:
@@ -90,7 +65,7 @@ def env_set(
         if name or value:
             raise click.UsageError("give NAME VALUE or --from-file, not both")
         variables = parse_env_file(Path(from_file).read_text(), from_file)
-        count = _call("_system/env:set_many", {"variables": variables}, url, params)
+        count = call_system_function("_system/env:set_many", {"variables": variables}, url, params)
         out.print(f"Set {count} variables: {', '.join(sorted(variables))}")
         return
     if name is None or value is None:
@@ -99,16 +74,16 @@ def env_set(
         check_value(check_name(name), value)
     except Exception as exc:
         raise click.BadParameter(str(exc)) from None
-    created = _call("_system/env:set", {"name": name, "value": value}, url, params)
+    created = call_system_function("_system/env:set", {"name": name, "value": value}, url, params)
     out.print(f"{'Set' if created else 'Updated'} {name}")
 
 
 @env.command("get")
 @click.argument("name")
-@_deployment_options
+@deployment_options
 def env_get(name: str, url: str | None, **params: Any) -> None:
     """Print the value of NAME (exit status 1 if it is not set)."""
-    value = _call("_system/env:get", {"name": name}, url, params)
+    value = call_system_function("_system/env:get", {"name": name}, url, params)
     if value is None:
         click.echo(f"{name} is not set", err=True)
         raise SystemExit(1)
@@ -116,17 +91,17 @@ def env_get(name: str, url: str | None, **params: Any) -> None:
 
 
 @env.command("list")
-@_deployment_options
+@deployment_options
 def env_list(url: str | None, **params: Any) -> None:
     """Print every variable as NAME=value."""
-    for name, value in _call("_system/env:list", {}, url, params).items():
+    for name, value in call_system_function("_system/env:list", {}, url, params).items():
         click.echo(f"{name}={value}")
 
 
 @env.command("remove")
 @click.argument("name")
-@_deployment_options
+@deployment_options
 def env_remove(name: str, url: str | None, **params: Any) -> None:
     """Remove NAME."""
-    removed = _call("_system/env:remove", {"name": name}, url, params)
+    removed = call_system_function("_system/env:remove", {"name": name}, url, params)
     out.print(f"Removed {name}" if removed else f"{name} was not set")

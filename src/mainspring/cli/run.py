@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from rich.markup import escape
@@ -22,7 +23,7 @@ from ..logs import LogCollector, capture_logs
 from ..server.asgi import build_runtime
 from .options import COMMON, err, print_json, resolve_settings, setting_options
 
-__all__ = ["parse_args", "run"]
+__all__ = ["call_system_function", "deployment_options", "parse_args", "run"]
 
 
 def parse_args(text: str) -> dict[str, Any]:
@@ -65,6 +66,34 @@ def _run_remote(
 ) -> Any:
     with Client(url, admin_key=admin_key, on_log_lines=logs.extend) as client:
         return client.function(path, args)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def deployment_options(command: F) -> F:
+    """The options of a command that acts on a deployment: local settings, or --url + key."""
+    command = setting_options(*COMMON, "admin_key")(command)
+    return click.option(
+        "--url",
+        envvar="MAINSPRING_URL",
+        show_envvar=True,
+        metavar="URL",
+        help="Act on the deployment at URL (needs its admin key) instead of the local one.",
+    )(command)
+
+
+def call_system_function(
+    path: str, args: dict[str, Any], url: str | None, params: dict[str, Any]
+) -> Any:
+    """Run ``path`` as the admin, in-process or on ``url``; exit 1 with a clear error."""
+    logs: list[str] = []
+    try:
+        if url:
+            return _run_remote(url, params.get("admin_key"), path, args, logs)
+        return asyncio.run(_run_here(resolve_settings(params), path, args, logs))
+    except Exception as exc:
+        _fail(path, exc)
 
 
 def _fail(path: str, exc: BaseException) -> None:

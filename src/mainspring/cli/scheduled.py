@@ -6,44 +6,20 @@ In-process against the configured database by default, or against a running depl
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
 from ..scheduling.jobs import STATES
-from .options import COMMON, out, print_json, resolve_settings, setting_options
-from .run import _fail, _run_here, _run_remote
+from .options import out, print_json
+from .run import call_system_function, deployment_options
 
 __all__ = ["scheduled"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 _STYLES = {"pending": "cyan", "inProgress": "yellow", "success": "green", "failed": "red"}
-
-
-def _deployment_options(command: F) -> F:
-    command = setting_options(*COMMON, "admin_key")(command)
-    return click.option(
-        "--url",
-        envvar="MAINSPRING_URL",
-        show_envvar=True,
-        metavar="URL",
-        help="Act on the deployment at URL (needs its admin key) instead of the local one.",
-    )(command)
-
-
-def _call(path: str, args: dict[str, Any], url: str | None, params: dict[str, Any]) -> Any:
-    logs: list[str] = []
-    try:
-        if url:
-            return _run_remote(url, params.get("admin_key"), path, args, logs)
-        return asyncio.run(_run_here(resolve_settings(params), path, args, logs))
-    except Exception as exc:
-        _fail(path, exc)
 
 
 def _time(ms: Any) -> str:
@@ -90,7 +66,7 @@ def scheduled() -> None:
     show_envvar=True,
     help="Print JSON instead of a table.",
 )
-@_deployment_options
+@deployment_options
 def scheduled_ls(
     function: str | None,
     state: str | None,
@@ -105,7 +81,7 @@ def scheduled_ls(
         args["function"] = function
     if state:
         args["state"] = state
-    rows = _call("_system/scheduler:list", args, url, params)
+    rows = call_system_function("_system/scheduler:list", args, url, params)
     if as_json:
         print_json(rows)
         return
@@ -135,11 +111,11 @@ def scheduled_ls(
 
 @scheduled.command("cancel")
 @click.argument("job_id", metavar="ID")
-@_deployment_options
+@deployment_options
 def scheduled_cancel(job_id: str, url: str | None, **params: Any) -> None:
     """Cancel the scheduled function ID (pending: never runs; running: runs on, but what it
     schedules from now on is canceled)."""
-    before = _call("_system/scheduler:cancel", {"id": job_id}, url, params)
+    before = call_system_function("_system/scheduler:cancel", {"id": job_id}, url, params)
     if before in ("pending", "inProgress"):
         out.print(f"Canceled {job_id} (it was {before})")
     else:
