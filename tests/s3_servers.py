@@ -19,7 +19,6 @@ never skip. ``npm ci`` runs in ``tests/s3rver`` when its ``node_modules`` is mis
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ import pytest
 from botocore.config import Config
 
 from mainspring.storage.s3 import S3BlobStore
+from node_packages import node_tool, npm_ci
 
 S3RVER_DIR = Path(__file__).parent / "s3rver"
 START_TIMEOUT_S = 60.0
@@ -123,31 +123,15 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         _stop(process)
 
 
+_PURPOSE = "the s3rver tests"
+
+
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(
-            f"{name} is not installed; the s3rver tests need Node.js and npm", pytrace=False
-        )
-    return path
+    return node_tool(name, _PURPOSE)
 
 
 def _npm_ci() -> None:
-    if (S3RVER_DIR / "node_modules" / "@20minutes" / "s3rver").is_dir():
-        return
-    result = subprocess.run(
-        [_tool("npm"), "ci", "--no-audit", "--no-fund"],
-        cwd=S3RVER_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"`npm ci` in {S3RVER_DIR} failed ({result.returncode}):\n"
-            f"{result.stdout}\n{result.stderr}",
-            pytrace=False,
-        )
+    npm_ci(S3RVER_DIR, S3RVER_DIR / "node_modules" / "@20minutes" / "s3rver", _PURPOSE)
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,13 @@ the script. Needs ``node`` and ``npm``: without them the test fails, it does not
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from live_server import live_server
+from node_packages import node_tool, npm_ci
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 SCRIPT = NODE_DIR / "client.mjs"
@@ -21,28 +21,15 @@ SCRIPT = NODE_DIR / "client.mjs"
 pytestmark = pytest.mark.node
 
 
+_PURPOSE = "the Convex JS client test"
+
+
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed; the Convex JS client test needs Node.js and npm")
-    return path
+    return node_tool(name, _PURPOSE)
 
 
 def _install_node_modules() -> None:
-    if (NODE_DIR / "node_modules" / "convex" / "package.json").exists():
-        return
-    result = subprocess.run(
-        [_tool("npm"), "ci", "--no-audit", "--no-fund"],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"`npm ci` in {NODE_DIR} failed ({result.returncode}):\n"
-            f"{result.stdout}\n{result.stderr}"
-        )
+    npm_ci(NODE_DIR, NODE_DIR / "node_modules" / "convex" / "package.json", _PURPOSE)
 
 
 def test_convex_http_client_against_mainspring(tmp_path: Path) -> None:
