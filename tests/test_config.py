@@ -83,6 +83,8 @@ def test_every_setting_reads_its_environment_variable(app: Path) -> None:
         "MAINSPRING_SCHEDULER_LEASE": "30s",
         "MAINSPRING_SCHEDULER_POLL": "250ms",
         "MAINSPRING_SCHEDULED_RETENTION": "2d",
+        "MAINSPRING_WORKPOOL_CONCURRENCY": "12",
+        "MAINSPRING_WORKPOOL_RETENTION": "3h",
     }
     assert {s.envvar for s in SETTINGS.values()} == set(env)
     settings = load_settings(env=env)
@@ -99,6 +101,7 @@ def test_every_setting_reads_its_environment_variable(app: Path) -> None:
     assert (settings.scheduler, settings.scheduler_concurrency) == ("off", 8)
     assert (settings.scheduler_lease, settings.scheduler_poll) == (30_000, 250)
     assert settings.scheduled_retention == 2 * 86_400_000
+    assert (settings.workpool_concurrency, settings.workpool_retention) == (12, 3 * 3_600_000)
     assert all(source.startswith("MAINSPRING_") for source in settings.sources.values())
 
 

@@ -181,6 +181,12 @@ def test_seed_declarations() -> None:
         (lambda c: c.cron("a", "* * * * *", internal.x.y, tz="Mars/Olympus"), "unknown time zone"),
         (lambda c: c.cron("bad\nname", "* * * * *", internal.x.y), "printable"),
         (lambda c: c.cron("a", "* * * * *", internal.x.y, {"when": {1, 2}}), "not a Convex value"),
+        (
+            lambda c: c.daily("a", {"hour_utc": 9}, internal.x.y, tz="Europe/Berlin"),
+            "'hour_utc' says UTC but tz='Europe/Berlin'",
+        ),
+        (lambda c: c.daily("a", {"hour": 1, "hourUTC": 2}, internal.x.y), "'hour' is given twice"),
+        (lambda c: c.cron("_system/a", "* * * * *", internal.x.y), "reserved"),
     ],
 )
 def test_declarations_are_validated_naming_the_cron(declare: Any, message: str) -> None:

@@ -17,7 +17,7 @@ BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
 
 @pytest.fixture
 async def app() -> AsyncIterator[TestApp]:
-    async with TestApp(BACKEND) as t:
+    async with TestApp(BACKEND, crons=False) as t:
         yield t
 
 

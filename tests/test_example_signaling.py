@@ -53,7 +53,7 @@ def cloudflare() -> Iterator[FakeCloudflare]:
 
 @pytest.fixture
 async def app() -> AsyncIterator[TestApp]:
-    async with TestApp(BACKEND) as t:
+    async with TestApp(BACKEND, crons=False) as t:
         yield t
 
 

@@ -25,7 +25,7 @@ HOUR = 60 * 60 * 1000
 
 @pytest.fixture
 async def app(database_url: str) -> AsyncIterator[TestApp]:
-    async with TestApp(BACKEND, database=database_url, start_ms=START) as t:
+    async with TestApp(BACKEND, database=database_url, start_ms=START, crons=False) as t:
         yield t
 
 

@@ -29,7 +29,7 @@ from storage_helpers import (
 @pytest.fixture
 async def app(database_url: str, tmp_path: Path) -> AsyncIterator[TestApp]:
     store = PresigningStore(tmp_path / "blobs", fsync=False)
-    async with TestApp(EXAMPLE_BACKEND, database=database_url, blob_store=store) as t:
+    async with TestApp(EXAMPLE_BACKEND, database=database_url, blob_store=store, crons=False) as t:
         yield t
 
 
@@ -100,7 +100,7 @@ async def test_r2_style_presigned_upload_then_confirm(app: TestApp) -> None:
 
 
 async def test_r2_upload_url_on_the_local_store_says_what_is_needed(tmp_path: Path) -> None:
-    async with TestApp(EXAMPLE_BACKEND) as local:
+    async with TestApp(EXAMPLE_BACKEND, crons=False) as local:
         with pytest.raises(NotAllowedError, match="MAINSPRING_S3_BUCKET"):
             await local.with_identity("ada").action(
                 "storage:get_upload_url", {"filename": "a.mp4", "content_type": "video/mp4"}

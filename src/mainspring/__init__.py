@@ -6,6 +6,7 @@ from .auth import Auth, UserIdentity
 from .client import AsyncClient, Client
 from .clock import Clock, SystemClock, VirtualClock
 from .context import ActionCtx, MutationCtx, QueryCtx
+from .crons.jobs import CronJobs
 from .db.store import REMOVE
 from .errors import (
     AppError,
@@ -16,6 +17,7 @@ from .errors import (
     DocumentNotFoundError,
     FunctionNotFoundError,
     MainspringError,
+    NonRetryableError,
     NotAllowedError,
     SchemaError,
     ServerError,
@@ -36,6 +38,7 @@ from .http_router import Cors, HttpAction, HttpRouter, http_action
 from .ids import Id, StorageId
 from .scheduling.jobs import ScheduledFunctionId
 from .schema import Schema, Table
+from .workpool import RetryPolicy, WorkId, Workpool, run_with_retries
 
 __version__ = "0.1.0"
 
@@ -51,6 +54,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "Cors",
+    "CronJobs",
     "DatabaseError",
     "DocumentNotFoundError",
     "FunctionNotFoundError",
@@ -60,8 +64,10 @@ __all__ = [
     "Id",
     "MainspringError",
     "MutationCtx",
+    "NonRetryableError",
     "NotAllowedError",
     "QueryCtx",
+    "RetryPolicy",
     "ScheduledFunctionId",
     "Schema",
     "SchemaError",
@@ -72,6 +78,8 @@ __all__ = [
     "UserIdentity",
     "ValidationError",
     "VirtualClock",
+    "WorkId",
+    "Workpool",
     "action",
     "api",
     "http_action",
@@ -81,4 +89,5 @@ __all__ = [
     "internal_query",
     "mutation",
     "query",
+    "run_with_retries",
 ]

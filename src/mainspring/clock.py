@@ -41,8 +41,12 @@ class SystemClock(Clock):
         return now
 
     async def sleep_until(self, when_ms: float) -> None:
-        delay = (when_ms - time.time() * 1000.0) / 1000.0
-        if delay > 0:
+        # Event loops round timers (uvloop to whole milliseconds) and may wake a little
+        # early; callers rely on the deadline having passed when this returns.
+        while True:
+            delay = (when_ms - time.time() * 1000.0) / 1000.0
+            if delay <= 0:
+                return
             await asyncio.sleep(delay)
 
 

@@ -228,6 +228,21 @@ SETTINGS: dict[str, Setting] = {
             _duration(0.0),
         ),
         Setting(
+            "workpool_concurrency",
+            "--workpool-concurrency",
+            "Work pool items one process runs at once (each pool's own cap holds across "
+            "processes).",
+            64,
+            _integer(1, 10_000),
+        ),
+        Setting(
+            "workpool_retention",
+            "--workpool-retention",
+            "How long finished work pool items are kept before they are pruned.",
+            86400e3,
+            _duration(0.0),
+        ),
+        Setting(
             "admin_key",
             "--admin-key",
             "The deployment's admin key (run --url uses it; a server uses it instead of the "
@@ -264,6 +279,8 @@ class Settings:
     scheduler_lease: float = 10_000.0
     scheduler_poll: float = 5_000.0
     scheduled_retention: float = 7 * 86400e3
+    workpool_concurrency: int = 64
+    workpool_retention: float = 86400e3
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -432,5 +449,7 @@ def load_settings(
         scheduler_lease=values["scheduler_lease"],
         scheduler_poll=values["scheduler_poll"],
         scheduled_retention=values["scheduled_retention"],
+        workpool_concurrency=values["workpool_concurrency"],
+        workpool_retention=values["workpool_retention"],
         sources=sources,
     )

@@ -16,7 +16,17 @@ if TYPE_CHECKING:
 __all__ = ["ActionCtx", "MutationCtx", "QueryCtx"]
 
 
-class QueryCtx:
+class _Clocked:
+    runtime: Runtime
+
+    def now_ms(self) -> float:
+        """Now, in ms since the epoch, by the deployment's clock (virtual in the test
+        harness, so code that compares times with it is testable) — use it, not
+        ``time.time()``, for ``Date.now()``."""
+        return self.runtime.clock.now_ms()
+
+
+class QueryCtx(_Clocked):
     """``ctx`` of a query: ``db`` (read-only snapshot), ``auth``, ``env`` and ``storage``."""
 
     def __init__(self, runtime: Runtime, db: DocumentReader, auth: Auth) -> None:
@@ -31,7 +41,7 @@ class QueryCtx:
         return StorageContext(self.runtime.storage, "query", self.db)
 
 
-class MutationCtx:
+class MutationCtx(_Clocked):
     """``ctx`` of a mutation: ``db`` (a serializable transaction), ``auth``, ``env``,
     ``storage``."""
 
@@ -52,7 +62,7 @@ class MutationCtx:
         return MutationScheduler(self.runtime, self.db)
 
 
-class ActionCtx:
+class ActionCtx(_Clocked):
     """``ctx`` of an action: no direct database access; call queries and mutations instead."""
 
     def __init__(self, runtime: Runtime, auth: Auth) -> None:

@@ -4,6 +4,7 @@
 
     MainspringError
     ├── AppError                 raised by user code; its ``data`` reaches the client
+    │   └── NonRetryableError    a failure that retrying cannot fix (work pools stop retrying)
     ├── ValidationError          an argument, document or return value is not what was declared
     │   └── ArgumentValidationError  the arguments of a top-level call (HTTP, CLI) are invalid
     ├── SchemaError              a schema or function declaration is itself wrong
@@ -33,6 +34,7 @@ __all__ = [
     "DocumentNotFoundError",
     "FunctionNotFoundError",
     "MainspringError",
+    "NonRetryableError",
     "NotAllowedError",
     "SchemaError",
     "ServerError",
@@ -54,6 +56,11 @@ class AppError(MainspringError):
     def __init__(self, data: Any = None) -> None:
         self.data = data
         super().__init__(data if isinstance(data, str) else repr(data))
+
+
+class NonRetryableError(AppError):
+    """Raised by work (a work pool's action, or one run by ``run_with_retries``) whose failure
+    retrying cannot fix: the item fails at once, whatever attempts its retry policy has left."""
 
 
 class ValidationError(MainspringError):

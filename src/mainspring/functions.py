@@ -55,6 +55,7 @@ class FunctionDefinition:
         self.path: str | None = None  # set when the functions folder is loaded
         self.__doc__ = handler.__doc__
         self.__wrapped__ = handler
+        self._takes_nothing = False
         self._adapters: tuple[TypeAdapter[Any], TypeAdapter[Any] | None, dict[str, Any]] | None = (
             None
         )
@@ -100,6 +101,7 @@ class FunctionDefinition:
         returns = None
         if "return" in hints and hints["return"] is not Any:
             returns = make_adapter(hints["return"], f"{self.label} return value")
+        self._takes_nothing = not fields
         self._adapters = (args_adapter, returns, defaults)
         return self._adapters
 
@@ -112,6 +114,8 @@ class FunctionDefinition:
                 f"{self.label}: arguments must be an object, got {type(args).__name__}"
             )
         adapter, _, defaults = self._build()
+        if not args and not defaults and self._takes_nothing:
+            return {}  # nothing to check, and pydantic's round trip is most of a cheap call
         checked: dict[str, Any] = validate(
             adapter, args, f"{self.label}: invalid arguments", noun="argument"
         )

@@ -11,10 +11,12 @@ from types import ModuleType
 from typing import Any
 
 from .auth_providers import AuthConfig
+from .crons.jobs import CronJobs
 from .errors import ConfigurationError, FunctionNotFoundError, NotAllowedError, SchemaError
 from .functions import FunctionDefinition, as_reference, parse_path
 from .http_router import HttpRouter
 from .schema import Schema
+from .workpool.pool import Workpool
 
 __all__ = ["FunctionRegistry", "LoadedApp", "load_app"]
 
@@ -77,6 +79,9 @@ class LoadedApp:
     modules: dict[str, ModuleType] = field(default_factory=dict)
     auth: AuthConfig | None = None
     http: HttpRouter | None = None
+    crons: CronJobs | None = None
+    #: ``Workpool``\ s declared at module level, by name.
+    workpools: dict[str, Workpool] = field(default_factory=dict)
 
 
 def _module_files(root: Path) -> list[Path]:
@@ -121,6 +126,8 @@ def load_app(directory: str | Path) -> LoadedApp:
         for attr, value in vars(module).items():
             if isinstance(value, FunctionDefinition) and value.handler.__module__ == module_name:
                 registry.add(f"{'/'.join(rel.parts)}:{attr}", value)
+            elif isinstance(value, Workpool):
+                _add_workpool(app, value, module_name)
     schema_module = app.modules.get("schema")
     if schema_module is not None:
         schema = getattr(schema_module, "schema", None)
@@ -129,7 +136,16 @@ def load_app(directory: str | Path) -> LoadedApp:
         app.schema = schema
     app.auth = _special(app, "auth", "auth", AuthConfig)
     app.http = _special(app, "http", "http", HttpRouter)
+    app.crons = _special(app, "crons", "crons", CronJobs)
     return app
+
+
+def _add_workpool(app: LoadedApp, pool: Workpool, module: str) -> None:
+    """Collect ``pool`` (modules importing it from another module see the same object)."""
+    known = app.workpools.get(pool.name)
+    if known is not None and known is not pool:
+        raise SchemaError(f"{module}: two Workpools are named {pool.name!r}")
+    app.workpools[pool.name] = pool
 
 
 def _special(app: LoadedApp, module: str, attribute: str, kind: type[Any]) -> Any:

@@ -21,6 +21,7 @@ from . import values
 from .auth import Auth, UserIdentity
 from .clock import Clock, SystemClock
 from .context import ActionCtx, MutationCtx, QueryCtx
+from .crons import system as crons_system
 from .db.base import Database, RetryableConflict
 from .db.lazy import LazySnapshot
 from .db.store import Catalog, DocumentReader, DocumentStore, DocumentWriter, WriteSet
@@ -40,6 +41,7 @@ from .scheduling.service import Scheduling
 from .storage import system as storage_system
 from .storage.base import BlobStore
 from .storage.service import StorageService
+from .workpool.hub import WorkpoolHub
 
 __all__ = ["CallResult", "Runtime"]
 
@@ -87,7 +89,11 @@ class Runtime:
         self.database = database
         self.clock = clock or SystemClock()
         self.store = DocumentStore(database, self.clock, app.schema)
-        for path, definition in {**SYSTEM_FUNCTIONS, **storage_system.SYSTEM_FUNCTIONS}.items():
+        for path, definition in {
+            **SYSTEM_FUNCTIONS,
+            **storage_system.SYSTEM_FUNCTIONS,
+            **crons_system.SYSTEM_FUNCTIONS,
+        }.items():
             self.registry.add(path, definition)
         #: File storage (``ctx.storage``): ``blob_store`` defaults to a temporary folder.
         self.storage = StorageService(
@@ -100,6 +106,8 @@ class Runtime:
         self.admin_key: str | None = admin_key
         #: ``ctx.scheduler``'s shared state: limits, wake-ups, the system functions.
         self.scheduling = Scheduling(self)
+        #: Work pools' shared state: pool rows, wake-ups, the system functions.
+        self.workpools = WorkpoolHub(self)
         self._services: list[Service] = []
 
     async def start(self) -> None:

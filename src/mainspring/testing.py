@@ -20,6 +20,8 @@ from typing import Any
 
 from .auth import UserIdentity
 from .clock import VirtualClock
+from .crons.jobs import CronJobs
+from .crons.runner import CronRunner
 from .db import open_database
 from .functions import FunctionDefinition
 from .registry import LoadedApp, app_from_functions, load_app
@@ -27,6 +29,7 @@ from .runtime import Runtime
 from .scheduling.harness import ScheduledDriver
 from .schema import Schema
 from .storage.base import BlobStore
+from .workpool.harness import WorkpoolDriver
 
 __all__ = ["TestApp"]
 
@@ -36,7 +39,10 @@ class TestApp:
 
     ``app`` is a functions folder path or a list of function definitions (registered under
     module ``app``); ``database`` is a PostgreSQL URL or None for a temporary SQLite file;
-    ``blob_store`` holds stored files (default: a temporary folder).
+    ``blob_store`` holds stored files (default: a temporary folder). The app's crons
+    (``backend/crons.py``) fire as ``advance_time`` moves the clock past their ticks, unless
+    ``crons`` is False — or ``crons`` gives others to use instead. Mainspring's own crons do
+    not run in tests.
     """
 
     __test__ = False  # not a pytest test class
@@ -49,6 +55,7 @@ class TestApp:
         database: str | None = None,
         start_ms: float = 1_700_000_000_000.0,
         blob_store: BlobStore | None = None,
+        crons: bool | CronJobs = True,
     ) -> None:
         if isinstance(app, list):
             loaded = LoadedApp(None, app_from_functions(*app), schema)
@@ -66,9 +73,20 @@ class TestApp:
         self._identity: UserIdentity | None = None
         #: Scheduled functions run only when a test says so (``advance_time``, ``finish_…``).
         self.scheduled = ScheduledDriver(self.runtime, self.clock)
+        #: Work pools' items run in the same rounds, on the virtual clock (retries included).
+        self.workpools = WorkpoolDriver(self.runtime)
+        self.scheduled.participants.append(self.workpools)
+        #: The app's crons, fired by ``advance_time`` (None without crons or ``crons=False``).
+        self.crons: CronRunner | None = None
+        declared = crons if isinstance(crons, CronJobs) else loaded.crons if crons else None
+        if declared is not None and len(declared):
+            self.crons = CronRunner(self.runtime, declared)
 
     async def __aenter__(self) -> TestApp:
         await self.runtime.start()
+        if self.crons is not None:
+            await self.crons.reconcile()
+            self.scheduled.participants.append(self.crons)
         return self
 
     async def __aexit__(

@@ -36,7 +36,43 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 def to_json(value: Any, path: str = "value") -> Any:
     """Encode a Convex value as JSON-ready Python data; ValidationError if it is not one."""
-    return _encode(value, path, 0)
+    try:
+        return _fast(value, 0)
+    except _Unusual:
+        # Special encodings and errors: the careful walk, which knows where it is.
+        return _encode(value, path, 0)
+
+
+class _Unusual(Exception):
+    """Raised by :func:`_fast` at anything but plain JSON data."""
+
+
+_PLAIN = (str, bool, type(None))
+
+
+def _fast(value: Any, depth: int) -> Any:
+    # The common case (plain JSON data) without building a path string per element, which
+    # costs more than the walk itself; anything else is left to _encode.
+    if isinstance(value, _PLAIN):
+        return value
+    if type(value) is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value
+        raise _Unusual
+    if type(value) is float:
+        if math.isfinite(value) and (value != 0.0 or math.copysign(1.0, value) > 0):
+            return value
+        raise _Unusual
+    if depth >= MAX_NESTING:
+        raise _Unusual
+    if type(value) is dict:
+        for key in value:
+            if type(key) is not str or key.startswith("$"):
+                raise _Unusual
+        return {key: _fast(item, depth + 1) for key, item in value.items()}
+    if type(value) is list or type(value) is tuple:
+        return [_fast(item, depth + 1) for item in value]
+    raise _Unusual
 
 
 def _encode(value: Any, path: str, depth: int) -> Any:
@@ -102,7 +138,7 @@ def _decode_special(key: str, item: Any, path: str) -> Any:
 
 def check_value(value: Any, path: str = "value") -> None:
     """Raise ValidationError unless ``value`` is a Convex value."""
-    _encode(value, path, 0)
+    to_json(value, path)
 
 
 def dumps(value: Any, path: str = "value") -> str:

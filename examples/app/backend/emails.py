@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mainspring import (
     ActionCtx,
     Id,
@@ -48,3 +50,33 @@ async def for_order(ctx: QueryCtx, order_id: Id[Orders]) -> list[str]:
         .collect()
     )
     return [row["kind"] for row in rows]
+
+
+WEEK_MS = 7 * 24 * 60 * 60 * 1000
+
+
+@internal_mutation
+async def send_weekly_digest(ctx: MutationCtx) -> int:
+    """The "weekly digest" cron (Mondays 09:00 UTC): a digest of the past week's notes to
+    every user, written to the ``digests`` outbox; how many notes it covered."""
+    now = ctx.now_ms()
+    week_start = now - WEEK_MS
+    notes = 0
+    # Newest first through the creation order: stop at the first note older than a week.
+    async for note in ctx.db.query("notes").order("desc"):
+        if note["_creationTime"] < week_start:
+            break
+        notes += 1
+    recipients = len(await ctx.db.query("users").collect())
+    await ctx.db.insert(
+        "digests",
+        {"week_start": week_start, "recipients": recipients, "notes": notes, "sent_at": now},
+    )
+    print(f"Weekly digest: {notes} notes to {recipients} users")
+    return notes
+
+
+@internal_query
+async def digests(ctx: QueryCtx) -> list[dict[str, Any]]:
+    """The weekly digests sent, oldest first."""
+    return await ctx.db.query("digests").collect()

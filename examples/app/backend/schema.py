@@ -85,6 +85,107 @@ class Workflows(Table):
     result: NotRequired[Any]
 
 
+# -- crons (backend/crons.py): what the seeds' cron jobs read and write -----------------------
+
+
+class TempFiles(Table, indexes={"by_created_at": ["created_at"]}):
+    """A stored file kept for a day: ``cleanup:temp_files`` deletes it and its blob after."""
+
+    storage_id: StorageId
+    created_at: float
+
+
+class ExternalData(Table, indexes={"by_source": ["source"]}):
+    """The latest JSON ``sync:external_data`` fetched from ``source`` (one row per source)."""
+
+    source: str
+    data: Any
+    synced_at: float
+    syncs: int
+
+
+class DailyReports(Table, indexes={"by_day": ["day"]}):
+    """``reports:generate_daily``'s summary of one UTC day; ``ran_as`` is the caller's
+    subject (None in a cron: crons run without an identity)."""
+
+    day: str
+    since: float
+    until: float
+    notes: int
+    files: int
+    orders: int
+    generated_at: float
+    posted: bool
+    ran_as: str | None
+
+
+class Digests(Table):
+    """A weekly digest ``emails:send_weekly_digest`` sent (a stand-in for a mail API)."""
+
+    week_start: float
+    recipients: int
+    notes: int
+    sent_at: float
+
+
+class BillingRuns(Table, indexes={"by_period": ["period"]}):
+    """One month billed by ``billing:process_monthly`` (``period`` is ``YYYY-MM``)."""
+
+    period: str
+    orders: int
+    total_cents: int
+    ran_at: float
+
+
+class UpdateChecks(Table):
+    """``updates:check``'s status: one row, the latest check and how many were made."""
+
+    checked_at: float
+    current_version: str
+    checks: int
+
+
+# -- WebRTC signaling (signaling.py): messages live an hour, a cron purges them ---------------
+
+
+class SignalingMessages(
+    Table, indexes={"by_expires_at": ["expires_at"], "by_room": ["room", "expires_at"]}
+):
+    """An offer, answer or ICE candidate for the peers in ``room``, until ``expires_at``."""
+
+    room: str
+    sender: str
+    kind: Literal["offer", "answer", "candidate"]
+    payload: Any
+    expires_at: float
+
+
+# -- background jobs: the seed's hand-written queue (jobs.py) and the built-in pool (pools.py)
+
+
+class Jobs(Table, indexes={"by_status": ["status"], "by_type_status": ["type", "status"]}):
+    """A job of the seed's "Background Jobs Pattern", written as plain user code."""
+
+    type: str
+    status: Literal["pending", "processing", "completed", "failed"]
+    payload: Any
+    result: NotRequired[Any]
+    error: NotRequired[str]
+    attempts: int
+    max_attempts: int
+    scheduled_at: float
+    started_at: NotRequired[float]
+    completed_at: NotRequired[float]
+
+
+class SentEmails(Table, indexes={"by_to": ["to"]}):
+    """What ``pools:email_sent`` (the email pool's ``on_complete``) recorded per email."""
+
+    work_id: str
+    to: str
+    result: Any
+
+
 schema = Schema(
     documents=Documents,
     files=Files,
@@ -95,4 +196,13 @@ schema = Schema(
     emails=Emails,
     reminders=Reminders,
     workflows=Workflows,
+    temp_files=TempFiles,
+    external_data=ExternalData,
+    daily_reports=DailyReports,
+    digests=Digests,
+    billing_runs=BillingRuns,
+    update_checks=UpdateChecks,
+    signaling_messages=SignalingMessages,
+    jobs=Jobs,
+    sent_emails=SentEmails,
 )

@@ -8,16 +8,32 @@ minted per session by Cloudflare Realtime from two deployment environment variab
 
 Without them, or when Cloudflare fails, the action falls back to STUN only.
 ``CLOUDFLARE_TURN_API_BASE`` can point the call elsewhere (a proxy, or a test server).
+
+Peers exchange offers, answers and ICE candidates through ``send`` and ``messages``. A
+message lives an hour; the "purge expired signaling" cron (``crons.py``) deletes the expired
+ones every hour with ``purge_expired``, and ``messages`` hides them meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
-from mainspring import ActionCtx, action
+from mainspring import (
+    ActionCtx,
+    Id,
+    MutationCtx,
+    QueryCtx,
+    action,
+    internal,
+    internal_mutation,
+    mutation,
+    query,
+)
+
+from .schema import SignalingMessages
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +68,59 @@ async def turn_config(ctx: ActionCtx) -> dict[str, list[dict[str, Any]]]:
     if isinstance(servers, dict):
         servers = [servers]
     return {"iceServers": servers}
+
+
+#: A signaling message's time to live (the second seed's "1h TTL").
+MESSAGE_TTL_MS = 60 * 60 * 1000
+#: Deleted per ``purge_expired`` run: one transaction stays small; the rest go in the next.
+PURGE_BATCH = 500
+
+
+@mutation
+async def send(
+    ctx: MutationCtx,
+    room: str,
+    sender: str,
+    kind: Literal["offer", "answer", "candidate"],
+    payload: Any,
+) -> Id[SignalingMessages]:
+    """Post a signaling message to ``room``; it expires in an hour."""
+    return await ctx.db.insert(
+        "signaling_messages",
+        {
+            "room": room,
+            "sender": sender,
+            "kind": kind,
+            "payload": payload,
+            "expires_at": ctx.now_ms() + MESSAGE_TTL_MS,
+        },
+    )
+
+
+@query
+async def messages(ctx: QueryCtx, room: str) -> list[dict[str, Any]]:
+    """The room's unexpired messages, oldest first: hidden once expired, purged or not."""
+    now = ctx.now_ms()
+    return await (
+        ctx.db.query("signaling_messages")
+        .with_index("by_room", lambda q: q.eq("room", room).gt("expires_at", now))
+        .collect()
+    )
+
+
+@internal_mutation
+async def purge_expired(ctx: MutationCtx) -> int:
+    """Delete up to :data:`PURGE_BATCH` expired messages, scheduling another run at once
+    if more are left; how many this run deleted."""
+    now = ctx.now_ms()
+    expired = await (
+        ctx.db.query("signaling_messages")
+        .with_index("by_expires_at", lambda q: q.lt("expires_at", now))
+        .take(PURGE_BATCH)
+    )
+    for message in expired:
+        await ctx.db.delete(message["_id"])
+    if len(expired) == PURGE_BATCH:
+        await ctx.scheduler.run_after(0, internal.signaling.purge_expired)
+    print(f"Purged {len(expired)} expired signaling messages")
+    return len(expired)

@@ -11,6 +11,8 @@
     mainspring env set LARK_TOKEN xyz
     mainspring worker                 run scheduled functions (no HTTP)
     mainspring scheduled ls --state failed
+    mainspring jobs ls --pool emails   work pool items (also: jobs pools|cancel|retry|parallelism)
+    mainspring crons ls               crons: schedule, next run, latest runs
     mainspring storage gc --delete    remove orphan files (also: storage ls|upload|download|rm)
 
 Every option also reads a ``MAINSPRING_*`` environment variable (``--help`` names it); the
@@ -22,9 +24,11 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .crons import crons
 from .data import admin_key, data
 from .env import env
 from .init import init
+from .jobs import jobs
 from .options import MainspringGroup
 from .run import run
 from .scheduled import scheduled
@@ -41,8 +45,9 @@ def cli() -> None:
     """Mainspring: queries, mutations and actions over a transactional document database."""
 
 
-for _command in (init, dev, serve, run, data, admin_key, env, worker, scheduled, storage):
+for _command in (init, dev, serve, run, data, admin_key, env, worker, scheduled, crons, storage):
     cli.add_command(_command)
+cli.add_command(jobs)
 
 
 def main() -> None:

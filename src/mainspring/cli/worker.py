@@ -1,4 +1,4 @@
-"""``mainspring worker``: run scheduled functions, with no HTTP server.
+"""``mainspring worker``: run scheduled functions and fire crons, with no HTTP server.
 
 Run as many as you like against one PostgreSQL database: they share the work (claims use
 ``FOR UPDATE SKIP LOCKED``), wake each other through ``LISTEN/NOTIFY``, and settle the work of
@@ -16,8 +16,10 @@ from typing import Any
 import click
 
 from ..config import Settings
+from ..crons.runner import attach_crons
 from ..scheduling.executor import attach_executor
 from ..server.asgi import build_runtime, configure_logging
+from ..workpool.dispatcher import attach_workpools
 from .options import COMMON, err, resolve_settings, setting_options
 
 __all__ = ["SCHEDULER_SETTINGS", "worker"]
@@ -28,12 +30,16 @@ SCHEDULER_SETTINGS = (
     "scheduler_lease",
     "scheduler_poll",
     "scheduled_retention",
+    "workpool_concurrency",
+    "workpool_retention",
 )
 
 
 async def _work(settings: Settings) -> None:
     runtime = build_runtime(settings)
     executor = attach_executor(runtime, settings)
+    attach_workpools(runtime, settings)
+    attach_crons(runtime, settings, executor)
     await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from ..errors import SchemaError
 from ..values import check_value
 from .schedule import CalendarSchedule, IntervalSchedule, Schedule, zone
+from .tables import SYSTEM_CRON_PREFIX
 
 __all__ = ["CatchUp", "CronJob", "CronJobs"]
 
@@ -53,6 +54,8 @@ def _int(
     name: str, options: Mapping[str, Any], key: str, low: int, high: int, default: int | None = None
 ) -> int:
     found = [v for k, v in options.items() if _snake(k) in (key, f"{key}_utc")]
+    if len(found) > 1:
+        raise SchemaError(f"cron {name!r}: {key!r} is given twice (as {key} and {key}_utc)")
     if not found:
         if default is not None:
             return default
@@ -63,10 +66,17 @@ def _int(
     return value
 
 
-def _check_keys(name: str, options: Mapping[str, Any], allowed: set[str]) -> None:
+def _check_keys(
+    name: str, options: Mapping[str, Any], allowed: set[str], tz: str | None = None
+) -> None:
     if not isinstance(options, Mapping):
         raise SchemaError(f"cron {name!r}: options must be a dict, got {options!r}")
     for key in options:
+        if tz not in (None, "UTC") and _snake(key).endswith("_utc"):
+            raise SchemaError(
+                f"cron {name!r}: {key!r} says UTC but tz={tz!r} is given; use "
+                f"{_snake(key).removesuffix('_utc')!r} for a time in {tz}"
+            )
         base = _snake(key).removesuffix("_utc")
         if base not in allowed:
             raise SchemaError(f"cron {name!r}: unknown option {key!r} (allowed: {sorted(allowed)})")
@@ -97,6 +107,8 @@ class CronJobs:
     ) -> None:
         if not isinstance(name, str) or not _PRINTABLE.match(name) or name != name.strip():
             raise SchemaError(f"cron name {name!r} must be 1-128 printable ASCII characters")
+        if name.startswith(SYSTEM_CRON_PREFIX):
+            raise SchemaError(f"cron {name!r}: names starting {SYSTEM_CRON_PREFIX!r} are reserved")
         if name in self._jobs:
             raise SchemaError(f"cron {name!r} is declared twice")
         if catch_up not in ("skip", "latest", "all"):
@@ -138,7 +150,7 @@ class CronJobs:
         catch_up: CatchUp = "skip",
     ) -> None:
         """Every hour at ``{"minute_utc": m}``."""
-        _check_keys(name, at, {"minute"})
+        _check_keys(name, at, {"minute"}, tz)
         minute = _int(name, at, "minute", 0, 59, default=0)
         self._calendar(name, f"{minute} * * * *", tz, function, args, catch_up)
 
@@ -153,7 +165,7 @@ class CronJobs:
         catch_up: CatchUp = "skip",
     ) -> None:
         """Every day at ``{"hour_utc": h, "minute_utc": m}`` (or ``hour``/``minute`` with tz)."""
-        _check_keys(name, at, {"hour", "minute"})
+        _check_keys(name, at, {"hour", "minute"}, tz)
         hour, minute = _int(name, at, "hour", 0, 23), _int(name, at, "minute", 0, 59, default=0)
         self._calendar(name, f"{minute} {hour} * * *", tz, function, args, catch_up)
 
@@ -168,7 +180,7 @@ class CronJobs:
         catch_up: CatchUp = "skip",
     ) -> None:
         """Every week on ``{"day_of_week": "monday", "hour_utc": h, "minute_utc": m}``."""
-        _check_keys(name, at, {"day_of_week", "hour", "minute"})
+        _check_keys(name, at, {"day_of_week", "hour", "minute"}, tz)
         day = next((v for k, v in at.items() if _snake(k) == "day_of_week"), None)
         if not isinstance(day, str) or day.lower() not in _DAYS:
             raise SchemaError(f"cron {name!r}: day_of_week must be one of {_DAYS}, got {day!r}")
@@ -190,7 +202,7 @@ class CronJobs:
 
         A day a month does not have (31 in April) is skipped that month, as cron does.
         """
-        _check_keys(name, at, {"day", "hour", "minute"})
+        _check_keys(name, at, {"day", "hour", "minute"}, tz)
         day = _int(name, at, "day", 1, 31)
         hour, minute = _int(name, at, "hour", 0, 23), _int(name, at, "minute", 0, 59, default=0)
         self._calendar(name, f"{minute} {hour} {day} * *", tz, function, args, catch_up)

@@ -9,15 +9,18 @@ every`` from a fixed anchor, so every process computes the same ticks.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
 from ..errors import SchemaError
 
-__all__ = ["CalendarSchedule", "IntervalSchedule", "Schedule", "zone"]
+__all__ = ["CalendarSchedule", "IntervalSchedule", "Schedule", "schedule_from_json", "zone"]
 
 
 def zone(name: str | None, cron: str) -> ZoneInfo:
@@ -40,12 +43,31 @@ class IntervalSchedule:
         parts = [(seconds // 3600, "h"), (seconds % 3600 // 60, "m"), (seconds % 60, "s")]
         return "every " + " ".join(f"{n}{unit}" for n, unit in parts if n)
 
+    def to_json(self) -> dict[str, Any]:
+        """How the schedule is stored in ``_cron_jobs``."""
+        return {"kind": "interval", "everyMs": self.every_ms}
+
     def next_after(self, after_ms: float, anchor_ms: float) -> float:
         """The first tick strictly after ``after_ms``."""
         if after_ms < anchor_ms:
             return anchor_ms
         ticks = int((after_ms - anchor_ms) // self.every_ms) + 1
         return anchor_ms + ticks * self.every_ms
+
+    def latest_at_or_before(self, at_ms: float, anchor_ms: float) -> float | None:
+        """The last tick at or before ``at_ms`` (None before the anchor)."""
+        if at_ms < anchor_ms:
+            return None
+        return anchor_ms + math.floor((at_ms - anchor_ms) / self.every_ms) * self.every_ms
+
+    def count_between(self, start_ms: float, end_ms: float, anchor_ms: float, cap: int) -> int:
+        """How many ticks fall in ``[start_ms, end_ms)`` (at most ``cap``)."""
+        if end_ms <= start_ms:
+            return 0
+        first = self.next_after(start_ms - 0.5, anchor_ms)
+        if first >= end_ms:
+            return 0
+        return min(cap, int((end_ms - first - 0.5) // self.every_ms) + 1)
 
 
 @dataclass(frozen=True)
@@ -74,13 +96,45 @@ class CalendarSchedule:
         """Human-readable form for ``mainspring crons ls``."""
         return f"{self.expression} ({self.tz})"
 
+    def to_json(self) -> dict[str, Any]:
+        """How the schedule is stored in ``_cron_jobs``."""
+        return {"kind": "calendar", "expression": self.expression, "tz": self.tz}
+
+    def _iterate(self, from_ms: float, *, reverse: bool = False) -> Iterator[datetime]:
+        start = datetime.fromtimestamp(from_ms / 1000.0, UTC).astimezone(ZoneInfo(self.tz))
+        return iter(CronSim(self.expression, start, reverse=reverse))
+
     def next_after(self, after_ms: float, anchor_ms: float = 0.0) -> float:
         """The first firing time strictly after ``after_ms``."""
-        tzinfo = ZoneInfo(self.tz)
-        start = datetime.fromtimestamp(after_ms / 1000.0, UTC).astimezone(tzinfo)
         # cronsim starts from the next whole minute after `start`, so strictly-after holds.
-        fire = next(CronSim(self.expression, start))
-        return fire.timestamp() * 1000.0
+        return next(self._iterate(after_ms)).timestamp() * 1000.0
+
+    def latest_at_or_before(self, at_ms: float, anchor_ms: float = 0.0) -> float | None:
+        """The last firing time at or before ``at_ms``."""
+        # Reversed, cronsim yields times strictly before its start, and firing times are
+        # whole minutes: starting one second past `at_ms` (floored) includes `at_ms` itself
+        # and nothing later.
+        start = math.floor(at_ms / 1000.0) * 1000.0 + 1000.0
+        try:
+            return next(self._iterate(start, reverse=True)).timestamp() * 1000.0
+        except StopIteration:
+            return None
+
+    def count_between(self, start_ms: float, end_ms: float, anchor_ms: float, cap: int) -> int:
+        """How many firing times fall in ``[start_ms, end_ms)`` (at most ``cap``)."""
+        count = 0
+        for fire in self._iterate(start_ms - 1.0):
+            if count >= cap or fire.timestamp() * 1000.0 >= end_ms:
+                break
+            count += 1
+        return count
 
 
 Schedule = IntervalSchedule | CalendarSchedule
+
+
+def schedule_from_json(stored: Mapping[str, Any]) -> Schedule:
+    """The schedule a ``_cron_jobs`` row stores (the inverse of ``to_json``)."""
+    if stored.get("kind") == "interval":
+        return IntervalSchedule(int(stored["everyMs"]))
+    return CalendarSchedule(str(stored["expression"]), str(stored.get("tz", "UTC")))

@@ -119,6 +119,15 @@ class Transaction(ABC):
     async def get(self, doc_id: str) -> StoredDocument | None:
         """The document with this id, or None."""
 
+    async def get_many(self, doc_ids: Sequence[str]) -> dict[str, StoredDocument]:
+        """The documents with these ids that exist (one round trip where it matters)."""
+        found = {}
+        for doc_id in doc_ids:
+            stored = await self.get(doc_id)
+            if stored is not None:
+                found[doc_id] = stored
+        return found
+
     @abstractmethod
     async def scan(
         self, index_id: int, lo: bytes, hi: bytes | None, descending: bool, limit: int
@@ -157,6 +166,10 @@ class Transaction(ABC):
         """Like an ascending ``scan``, skipping entries other transactions hold and holding
         the ones returned (in a ``claim_transaction``; see the module docstring)."""
         return await self.scan(index_id, lo, hi, False, limit)
+
+    async def count(self, index_id: int, lo: bytes, hi: bytes | None, limit: int) -> int:
+        """How many entries an ascending ``scan`` would return (at most ``limit``)."""
+        return len(await self.scan(index_id, lo, hi, False, limit))
 
     async def notify(self, channel: str, payload: str) -> None:
         """Send ``payload`` to ``channel``'s listeners if this transaction commits."""

@@ -64,6 +64,8 @@ _CLAIM = """SELECT e.key, d.id, d.table_number, d.creation_time, d.value
     FROM ms_index_entries e JOIN ms_documents d ON d.id = e.doc_id
     WHERE e.index_id = %s AND e.key >= %s {hi} ORDER BY e.key LIMIT %s
     FOR UPDATE OF e SKIP LOCKED"""
+_COUNT = """SELECT count(*) FROM (SELECT 1 FROM ms_index_entries
+    WHERE index_id = %s AND key >= %s {hi} LIMIT %s) AS entries"""
 _CONFLICTS = ("40001", "40P01")  # serialization_failure, deadlock_detected
 _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
 # autocommit: we send BEGIN ourselves, with its isolation level, in the pipeline; statements
@@ -131,6 +133,13 @@ class _PgTransaction(Transaction):
         )
         return StoredDocument(*rows[0]) if rows else None
 
+    async def get_many(self, doc_ids: Sequence[str]) -> dict[str, StoredDocument]:
+        rows = await self._fetch(
+            "SELECT id, table_number, creation_time, value FROM ms_documents WHERE id = ANY(%s)",
+            (list(doc_ids),),
+        )
+        return {row[0]: StoredDocument(*row) for row in rows}
+
     async def scan(
         self, index_id: int, lo: bytes, hi: bytes | None, descending: bool, limit: int
     ) -> list[tuple[bytes, StoredDocument]]:
@@ -176,6 +185,12 @@ class _PgTransaction(Transaction):
         query = _CLAIM.format(hi="AND e.key < %s" if hi is not None else "")
         rows = await self._fetch(query, [index_id, lo, *([hi] if hi is not None else []), limit])
         return [(bytes(k), StoredDocument(i, t, c, v)) for k, i, t, c, v in rows]
+
+    async def count(self, index_id: int, lo: bytes, hi: bytes | None, limit: int) -> int:
+        # The index alone answers: no documents are read or sent.
+        query = _COUNT.format(hi="AND key < %s" if hi is not None else "")
+        rows = await self._fetch(query, [index_id, lo, *([hi] if hi is not None else []), limit])
+        return int(rows[0][0])
 
     async def notify(self, channel: str, payload: str) -> None:
         # Queued in the pipeline; the server delivers it when (and if) the COMMIT succeeds.

@@ -51,6 +51,9 @@ _SCAN = """SELECT e.key, d.id, d.table_number, d.creation_time, d.value
     FROM ms_index_entries e JOIN ms_documents d ON d.id = e.doc_id
     WHERE e.index_id = ? AND e.key >= ? {hi} ORDER BY e.key {order} LIMIT ?"""
 
+_COUNT = """SELECT count(*) FROM (SELECT 1 FROM ms_index_entries
+    WHERE index_id = ? AND key >= ? {hi} LIMIT ?)"""
+
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
@@ -114,6 +117,12 @@ class _SqliteTransaction(Transaction):
             params.append(hi)
         params.append(limit)
         return [(k, StoredDocument(i, t, c, v)) for k, i, t, c, v in self._run(sql, params)]
+
+    async def count(self, index_id: int, lo: bytes, hi: bytes | None, limit: int) -> int:
+        sql = _COUNT.format(hi="AND key < ?" if hi is not None else "")
+        params: list[object] = [index_id, lo, *([hi] if hi is not None else []), limit]
+        row = self._run(sql, params).fetchone()
+        return int(row[0]) if row else 0
 
     async def insert(self, document: StoredDocument, entries: Sequence[IndexEntry]) -> None:
         self._run(

@@ -4,8 +4,10 @@ SQLite has no server to relay a ``NOTIFY``. A transaction's notifications reach 
 process's listeners when it commits (see :class:`~mainspring.db.sqlite.SqliteDatabase`);
 commits by *other* processes are noticed through ``PRAGMA data_version`` — a counter that
 changes whenever another connection commits, read from shared memory without touching the
-disk — checked every :data:`POLL_S`, and reported to the callback as ``None`` ("something
-changed, look again").
+disk — checked every :data:`POLL_S` while the database is busy and every
+:data:`IDLE_POLL_S` once nothing has committed for :data:`BUSY_FOR_S` (an idle server then
+costs almost no CPU; the first commit after a quiet spell is noticed within ``IDLE_POLL_S``),
+and reported to the callback as ``None`` ("something changed, look again").
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from collections.abc import Callable
 
 from .base import Listening, NotificationCallback
 
-__all__ = ["POLL_S", "SqliteListening"]
+__all__ = ["BUSY_FOR_S", "IDLE_POLL_S", "POLL_S", "SqliteListening"]
 
 log = logging.getLogger("mainspring.db")
 
-#: How often other processes' commits are looked for.
+#: How often other processes' commits are looked for while commits are happening …
 POLL_S = 0.01
+#: … and once there was none for BUSY_FOR_S.
+IDLE_POLL_S = 0.1
+BUSY_FOR_S = 2.0
 
 
 class SqliteListening(Listening):
@@ -49,15 +54,18 @@ class SqliteListening(Listening):
     async def _watch(self, conn: sqlite3.Connection) -> None:
         try:
             (version,) = conn.execute("PRAGMA data_version").fetchone()
+            loop = asyncio.get_running_loop()
+            last_change = loop.time()
             while True:
-                await asyncio.sleep(POLL_S)
+                busy = loop.time() - last_change < BUSY_FOR_S
+                await asyncio.sleep(POLL_S if busy else IDLE_POLL_S)
                 try:
                     (now,) = conn.execute("PRAGMA data_version").fetchone()
                 except sqlite3.Error as exc:  # locked for a moment: look again next time
                     log.debug("data_version: %s", exc)
                     continue
                 if now != version:
-                    version = now
+                    version, last_change = now, loop.time()
                     self._callback(None)
         finally:
             conn.close()

@@ -40,15 +40,21 @@ SYSTEM_TABLES = {
     "_cron_runs": 4,
     "_environment_variables": 5,
     "_storage_uploads": 6,
+    "_workpools": 7,
+    "_workpool_items": 8,
 }
 #: Indexes of system tables, as a schema declares them for user tables.
 SYSTEM_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
     "_environment_variables": {"by_name": ("name",)},
+    "_cron_jobs": {"by_name": ("name",), "by_next_run": ("nextRun",)},
+    "_cron_runs": {"by_cron_tick": ("cron", "tick")},
     "_scheduled_functions": {
         "by_state": ("state.kind", "scheduledTime"),
         "by_completed_time": ("completedTime",),
     },
     "_storage_uploads": {"by_storage_id": ("storageId",), "by_expires": ("expiresAt",)},
+    "_workpools": {"by_name": ("name",)},
+    "_workpool_items": {"by_pool_status": ("pool", "status", "runAt")},
 }
 FIRST_USER_TABLE = 10_000
 CREATION_INDEX = "by_creation_time"
@@ -274,6 +280,12 @@ class DocumentReader:
             self._remember(stored.id, stored)
         return [(key, _materialize(stored)) for key, stored in rows]
 
+    async def count(self, index: IndexRow, lo: bytes, hi: bytes | None, limit: int) -> int:
+        """How many entries of an index range there are (at most ``limit``), recorded in the
+        read set like a scan of that range."""
+        self.read_ranges.append((index.id, lo, hi))
+        return await self._tx.count(index.id, lo, hi, limit)
+
     async def claim(
         self, index: IndexRow, lo: bytes, hi: bytes | None, limit: int
     ) -> list[dict[str, Any]]:
@@ -349,6 +361,16 @@ class DocumentWriter(DocumentReader):
 
     def _remember(self, doc_id: str, stored: StoredDocument | None) -> None:
         self._seen[doc_id] = stored
+
+    async def prefetch(self, doc_ids: list[str]) -> None:
+        """Load many documents in one go, so that ``get`` of each costs no round trip
+        (Mainspring's batch work: recording many outcomes in one transaction)."""
+        missing = [doc_id for doc_id in doc_ids if doc_id not in self._seen]
+        if len(missing) < 2:
+            return
+        found = await self._tx.get_many(missing)
+        for doc_id in missing:
+            self._seen[doc_id] = found.get(doc_id)
 
     async def notify(self, channel: str, payload: str) -> None:
         """Tell ``channel``'s listeners in every process, if this transaction commits."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..crons.history import record_job_state
 from ..db.query import IndexRangeBuilder
 from ..db.store import REMOVE, DocumentReader, DocumentWriter
 from ..errors import FunctionNotFoundError
@@ -53,6 +54,10 @@ class JobStore:
         self.owner = owner
         self.lease_ms = lease_ms
 
+    def lease(self, now: float) -> dict[str, Any]:
+        """A lease for this executor, taken at ``now``."""
+        return self._lease(now)
+
     def _lease(self, now: float) -> dict[str, Any]:
         return {"owner": self.owner, "expires": now + self.lease_ms}
 
@@ -77,6 +82,7 @@ class JobStore:
             lease = self._lease(now)
             for row in rows:
                 await system.patch(row["_id"], {"state": state("inProgress"), "lease": lease})
+                await record_job_state(system, row, state("inProgress"), now)
                 row["state"], row["lease"] = state("inProgress"), lease
             return rows
 
@@ -98,10 +104,11 @@ class JobStore:
 
         async def body(writer: DocumentWriter) -> bool:
             system = writer.system_writer()
-            if not self.owns(await system.get(job_id)):
+            row = await system.get(job_id)
+            if row is None or not self.owns(row):
                 return False
             await run(writer)
-            await self._set(system, job_id, state("success"))
+            await self._set(system, row, state("success"))
             return True
 
         return await self.runtime.transact(body, label=f"scheduled function {job_id}")
@@ -111,9 +118,11 @@ class JobStore:
 
         async def body(writer: DocumentWriter) -> None:
             system = writer.system_writer()
+            await system.prefetch([job_id for job_id, _ in outcomes])
             for job_id, outcome in outcomes:
-                if self.owns(await system.get(job_id)):
-                    await self._set(system, job_id, outcome)
+                row = await system.get(job_id)
+                if row is not None and self.owns(row):
+                    await self._set(system, row, outcome)
 
         await self.runtime.transact(body, label="recording finished scheduled functions")
 
@@ -134,6 +143,7 @@ class JobStore:
         async def body(writer: DocumentWriter) -> float:
             system = writer.system_writer()
             lease = self._lease(self.runtime.clock.now_ms())
+            await system.prefetch(list(job_ids))
             for job_id in job_ids:
                 if self.owns(await system.get(job_id)):
                     await system.patch(job_id, {"lease": lease})
@@ -162,7 +172,7 @@ class JobStore:
                     await system.patch(job_id, {"state": state("pending"), "lease": REMOVE})
                 else:
                     error = DIED_ERROR if kind else f"no function {row['name']} in this app"
-                    await self._set(system, job_id, failed(error))
+                    await self._set(system, row, failed(error))
                 settled += 1
             return settled
 
@@ -200,9 +210,10 @@ class JobStore:
         except FunctionNotFoundError:
             return None
 
-    async def _set(self, system: DocumentWriter, job_id: str, outcome: Outcome) -> None:
+    async def _set(self, system: DocumentWriter, row: dict[str, Any], outcome: Outcome) -> None:
         now = self.runtime.clock.now_ms()
-        await system.patch(job_id, {"state": outcome, "completedTime": now, "lease": REMOVE})
+        await system.patch(row["_id"], {"state": outcome, "completedTime": now, "lease": REMOVE})
+        await record_job_state(system, row, outcome, now)
 
 
 def _expired(row: dict[str, Any], now: float) -> bool:

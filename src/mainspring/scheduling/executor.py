@@ -149,14 +149,24 @@ class Executor:
             return []
         rows = await self.jobs.claim(free)
         self._saturated = len(rows) == free
-        started = []
+        return [self._start(row) for row in rows]
+
+    def _start(self, row: dict[str, Any]) -> asyncio.Task[None]:
+        task = asyncio.create_task(self.runner.run(row), name=f"scheduled {row['name']}")
+        expires = float(row["lease"]["expires"])
+        self.running[row["_id"]] = Running(task, self.runner.kind_of(row), expires)
+        task.add_done_callback(functools.partial(self._job_done, row["_id"]))
+        return task
+
+    def free_slots(self) -> int:
+        """How many more functions this executor would run now."""
+        return 0 if self._stopping else max(0, self.options.concurrency - len(self.running))
+
+    def adopt(self, rows: list[dict[str, Any]]) -> None:
+        """Run rows that a committed transaction of this process already marked
+        ``inProgress`` under this executor's lease (a cron's firing: no claim needed)."""
         for row in rows:
-            task = asyncio.create_task(self.runner.run(row), name=f"scheduled {row['name']}")
-            expires = float(row["lease"]["expires"])
-            self.running[row["_id"]] = Running(task, self.runner.kind_of(row), expires)
-            task.add_done_callback(functools.partial(self._job_done, row["_id"]))
-            started.append(task)
-        return started
+            self._start(row)
 
     async def _dispatch(self) -> None:
         clock = self.runtime.clock
@@ -164,13 +174,16 @@ class Executor:
             self._wake.clear()
             self._deadline = float("inf")  # any announcement while we look wakes us again
             try:
+                claimed_at = clock.now_ms()
                 await self.claim_and_start()
                 if self._saturated:
                     if len(self.running) < self.options.concurrency:
                         continue  # a full batch: there may be more due right now
                     self._deadline = clock.now_ms() + self.options.poll_ms
                 else:
-                    upcoming = await self.jobs.next_pending(after=clock.now_ms())
+                    # After the claim's own time, not now: a row that came due while the
+                    # claim ran was not claimable then and must wake us at once.
+                    upcoming = await self.jobs.next_pending(after=claimed_at)
                     poll_deadline = clock.now_ms() + self.options.poll_ms
                     self._deadline = min(upcoming or poll_deadline, poll_deadline)
             except Exception as exc:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import values
+from ..crons.history import record_job_state
 from ..db.store import REMOVE, DocumentWriter
 from ..errors import NotAllowedError, ValidationError
 from .jobs import (
@@ -109,14 +110,31 @@ class MutationScheduler(_Checks):
         await system.patch(
             job_id, {"state": state("canceled"), "completedTime": now, "lease": REMOVE}
         )
+        await record_job_state(system, row, state("canceled"), now)
 
-    async def insert(self, name: str, args: dict[str, Any], when: float) -> str:
-        """Write the row for an already checked call; announce it when this commits."""
+    async def insert(
+        self,
+        name: str,
+        args: dict[str, Any],
+        when: float,
+        *,
+        extra: dict[str, Any] | None = None,
+        lease: dict[str, Any] | None = None,
+    ) -> str:
+        """Write the row for an already checked call; announce it when this commits.
+
+        ``extra`` adds Mainspring's own fields to the row (a cron's ``cron`` back-reference).
+        With a ``lease`` the row is written already ``inProgress`` under it: the caller's
+        executor runs it once this commits, and nobody else is told.
+        """
         system = self._writer.system_writer()
-        row: dict[str, Any] = {"name": name, "args": [args], "scheduledTime": when}
+        row: dict[str, Any] = {"name": name, "args": [args], "scheduledTime": when, **(extra or {})}
         if await self._origin_canceled(system):
             row["state"] = state("canceled")
             row["completedTime"] = self._runtime.clock.now_ms()
+            return await system.insert(TABLE, row)
+        if lease is not None:
+            row["state"], row["lease"] = state("inProgress"), lease
             return await system.insert(TABLE, row)
         row["state"] = state("pending")
         job_id = await system.insert(TABLE, row)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..runtime import Runtime
@@ -22,6 +25,8 @@ from .http_actions import HttpActions
 from .storage_serve import storage_routes
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("mainspring.server")
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 _HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
@@ -53,6 +58,31 @@ def _api_routes(api: FunctionApi) -> list[BaseRoute]:
     ]
 
 
+class _App(Starlette):
+    """Starlette, with the three hot endpoints dispatched before the middleware and router.
+
+    A trivial query spends a third of its server time in Starlette's layers (error and
+    exception middleware, route matching) that these endpoints do not need: they catch their
+    own errors and add their own CORS header. Everything else takes the usual path.
+    """
+
+    hot: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.hot.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self
+                try:
+                    response = await endpoint(Request(scope, receive))
+                except Exception:
+                    log.exception("%s failed", scope["path"])
+                    response = PlainTextResponse("Internal Server Error", status_code=500)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(runtime: Runtime, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
     """The HTTP server of a deployment, ready for ``uvicorn``.
 
@@ -76,11 +106,12 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
         Route("/", _health, methods=["GET"]),
         Route("/version", _version, methods=["GET"]),
     ]
-    app = Starlette(
+    app = _App(
         routes=routes,
         middleware=[Middleware(ApiPreflight)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception_handler},
     )
+    app.hot = {"/api/query": api.query, "/api/mutation": api.mutation, "/api/action": api.action}
     app.state.runtime = runtime
     return app

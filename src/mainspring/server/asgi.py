@@ -24,10 +24,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..config import Settings, load_settings
+from ..crons.runner import attach_crons
 from ..errors import MainspringError
 from ..registry import load_app
 from ..runtime import Runtime
 from ..scheduling.executor import attach_executor
+from ..workpool.dispatcher import attach_workpools
 from .app import create_app
 
 __all__ = ["DEV_ENV", "app_from_env", "build_runtime", "configure_logging", "describe_load_error"]
@@ -98,5 +100,7 @@ def app_from_env() -> Starlette:
         log.error("the app failed to load; fix it and save to reload:\n%s", message)
         return _broken_app(message)
     if settings.scheduler == "on":
-        attach_executor(runtime, settings)  # scheduled functions run in this process too
+        executor = attach_executor(runtime, settings)  # scheduled functions run here too
+        attach_workpools(runtime, settings)  # and work pools
+        attach_crons(runtime, settings, executor)  # and crons fire (once per tick overall)
     return create_app(runtime, max_body_bytes=settings.max_request_body)

@@ -1,0 +1,308 @@
+"""A dispatcher's reads and writes of ``_workpool_items``: claims under a hard cap, outcomes,
+leases, reaping and pruning.
+
+**The cap.** A claim runs in the backend's claim transaction (READ COMMITTED with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, see :mod:`mainspring.db.base`). It first locks the
+pool's own ``_workpools`` index entry: claims of one pool are thus serialized across every
+process (a claimer that finds it locked skips the pool for a few milliseconds instead of
+waiting). Holding it, the claim counts the pool's running items — at READ COMMITTED each
+statement sees every commit made before it, including the previous claim's — and marks at
+most ``maxParallelism - running`` due pending items running. Only claims ever add running
+items; everything else (outcomes, reaping, cancels) only removes them, so the count can be
+stale only on the safe side and the cap is never exceeded.
+
+Every other change checks, in a SERIALIZABLE transaction of its own, that the item is still
+``running`` under this dispatcher's lease: a canceled, reaped or taken-over item is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..db.store import REMOVE, DocumentWriter
+from ..errors import FunctionNotFoundError
+from .hub import pool_names
+from .items import (
+    DIED_ERROR,
+    ITEMS,
+    POOL_INDEX,
+    POOLS,
+    STATUS_INDEX,
+    canceled,
+    failed,
+    pool_key_range,
+    status_range,
+    success,
+)
+from .settle import OnCompleteFailed, complete, settle
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+__all__ = ["Claim", "ItemStore", "Outcome"]
+
+_REAP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended: its result and whether a failure may be retried."""
+
+    result: dict[str, Any]
+    retryable: bool = False
+
+
+@dataclass
+class Claim:
+    """What one claim of one pool got."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    #: Another process was claiming this pool: try again in a moment.
+    busy: bool = False
+    #: The pool is at its cap (or paused): only a finishing item frees a slot.
+    capped: bool = False
+
+
+async def _with_callback_retries(
+    run: Callable[[dict[str, str]], Awaitable[Any]],
+) -> Any:
+    """Run ``run(skip)``; each ``OnCompleteFailed`` adds its item to ``skip`` and runs again."""
+    skip: dict[str, str] = {}
+    while True:
+        try:
+            return await run(skip)
+        except OnCompleteFailed as exc:
+            if exc.item_id in skip:
+                raise
+            skip[exc.item_id] = exc.error
+
+
+class ItemStore:
+    """Claims, outcomes, heartbeats, reaping and pruning for one dispatcher (``owner``)."""
+
+    def __init__(self, runtime: Runtime, owner: str, lease_ms: float) -> None:
+        self.runtime = runtime
+        self.owner = owner
+        self.lease_ms = lease_ms
+
+    def owns(self, row: dict[str, Any] | None) -> bool:
+        """True if ``row`` is running under this dispatcher's lease."""
+        return (
+            row is not None
+            and row["status"] == "running"
+            and row.get("lease", {}).get("owner") == self.owner
+        )
+
+    def _lease(self, now: float) -> dict[str, Any]:
+        return {"owner": self.owner, "expires": now + self.lease_ms}
+
+    async def claim(self, pool: str, limit: int) -> Claim:
+        """Mark up to ``limit`` due pending items of ``pool`` running, within its cap."""
+
+        async def body(writer: DocumentWriter) -> Claim:
+            system = writer.system_writer()
+            pools = await system.index_for(POOLS, POOL_INDEX)
+            items = await system.index_for(ITEMS, STATUS_INDEX)
+            if pools is None or items is None:
+                return Claim()
+            held = await system.claim(pools, *pool_key_range(pool), 1)
+            if not held:  # locked by another claimer, or (SQLite) no such pool
+                return Claim(busy=self.runtime.database.dialect != "sqlite")
+            cap = int(held[0]["maxParallelism"])
+            if cap <= 0:
+                return Claim(capped=True)
+            running = await system.count(items, *status_range(pool, "running"), cap)
+            free = min(cap - running, limit)
+            if free <= 0:
+                return Claim(capped=True)
+            now = self.runtime.clock.now_ms()
+            rows = await system.claim(items, *status_range(pool, "pending", through=now), free)
+            lease = self._lease(now)
+            for row in rows:
+                await system.patch(
+                    row["_id"], {"status": "running", "lease": lease, "startedTime": now}
+                )
+                row["status"], row["lease"] = "running", lease
+            return Claim(rows, capped=running + len(rows) >= cap)
+
+        return await self.runtime.transact(body, label=f"claiming work of pool {pool}", claim=True)
+
+    async def next_due(self, after: float | None = None) -> float | None:
+        """The earliest ``runAt`` of a pending item (later than ``after``) in an unpaused
+        pool, if any."""
+        async with self.runtime.read_snapshot() as reader:
+            system = reader.system
+            items = await system.index_for(ITEMS, STATUS_INDEX)
+            pools = await system.index_for(POOLS, POOL_INDEX)
+            if items is None or pools is None:
+                return None
+            best: float | None = None
+            for _, pool in await system.scan(pools, b"", None, False, 10_000):
+                if int(pool["maxParallelism"]) <= 0:
+                    continue
+                lo, hi = status_range(pool["name"], "pending", after=after)
+                rows = await system.scan(items, lo, hi, False, 1)
+                if rows and (best is None or rows[0][1]["runAt"] < best):
+                    best = float(rows[0][1]["runAt"])
+            return best
+
+    async def run_mutation(
+        self, item_id: str, run: Callable[[DocumentWriter], Awaitable[Any]]
+    ) -> bool:
+        """In one transaction: check we still own the item, ``value = await run(writer)``,
+        record the success and run ``on_complete``. False (nothing run) if not ours."""
+
+        async def attempt(skip: dict[str, str]) -> bool:
+            async def body(writer: DocumentWriter) -> bool:
+                row = await writer.system_writer().get(item_id)
+                if not self.owns(row):
+                    return False
+                assert row is not None
+                if row.get("cancelRequested"):
+                    await complete(
+                        self.runtime, writer, row, canceled(), skip_callback=skip.get(item_id)
+                    )
+                    return True
+                value = await run(writer)
+                await settle(
+                    self.runtime, writer, row, success(value), retryable=False,
+                    skip_callback=skip.get(item_id),
+                )  # fmt: skip
+                return True
+
+            return await self.runtime.transact(body, label=f"work item {item_id}")
+
+        return bool(await _with_callback_retries(attempt))
+
+    async def finish(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
+        """Record finished attempts (one transaction); items no longer ours are left alone."""
+
+        async def attempt(skip: dict[str, str]) -> None:
+            async def body(writer: DocumentWriter) -> None:
+                # One round trip for the whole batch instead of one per item.
+                await writer.system_writer().prefetch([item_id for item_id, _ in outcomes])
+                for item_id, outcome in outcomes:
+                    row = await writer.system_writer().get(item_id)
+                    if self.owns(row):
+                        assert row is not None
+                        await settle(
+                            self.runtime, writer, row, outcome.result,
+                            retryable=outcome.retryable, skip_callback=skip.get(item_id),
+                        )  # fmt: skip
+
+            await self.runtime.transact(body, label="recording finished work items")
+
+        await _with_callback_retries(attempt)
+
+    async def release(self, item_ids: Sequence[str]) -> None:
+        """Give claimed items that did not run back to ``pending`` (no attempt counted)."""
+
+        async def body(writer: DocumentWriter) -> None:
+            system = writer.system_writer()
+            for item_id in item_ids:
+                if self.owns(await system.get(item_id)):
+                    await system.patch(item_id, {"status": "pending", "lease": REMOVE})
+
+        await self.runtime.transact(body, label="releasing work items")
+
+    async def heartbeat(self, item_ids: Sequence[str]) -> float:
+        """Extend our lease on the items we still run; returns the new expiry."""
+
+        async def body(writer: DocumentWriter) -> float:
+            system = writer.system_writer()
+            lease = self._lease(self.runtime.clock.now_ms())
+            for item_id in item_ids:
+                if self.owns(await system.get(item_id)):
+                    await system.patch(item_id, {"lease": lease})
+            return float(lease["expires"])
+
+        return await self.runtime.transact(body, label="renewing work item leases")
+
+    async def reap(self) -> int:
+        """Settle running items whose lease expired (their process died): a mutation goes
+        back to ``pending`` (nothing of it committed), an action's attempt counts as failed
+        (retried if its policy allows, else finished ``failed``). How many were settled."""
+        now = self.runtime.clock.now_ms()
+        expired: list[str] = []
+        async with self.runtime.read_snapshot() as reader:
+            items = await reader.system.index_for(ITEMS, STATUS_INDEX)
+            if items is None:
+                return 0
+            for pool in await pool_names(reader):
+                lo, hi = status_range(pool, "running")
+                rows = await reader.system.scan(items, lo, hi, False, _REAP_BATCH)
+                expired += [row["_id"] for _, row in rows if _expired(row, now)]
+        if not expired:
+            return 0
+
+        async def attempt(skip: dict[str, str]) -> int:
+            async def body(writer: DocumentWriter) -> int:
+                system = writer.system_writer()
+                settled = 0
+                for item_id in expired:
+                    row = await system.get(item_id)
+                    if row is None or row["status"] != "running" or not _expired(row, now):
+                        continue
+                    if row["kind"] == "mutation" and self._exists(row["name"]):
+                        await system.patch(item_id, {"status": "pending", "lease": REMOVE})
+                    else:
+                        await settle(
+                            self.runtime, writer, row, failed(DIED_ERROR), retryable=True,
+                            skip_callback=skip.get(item_id),
+                        )  # fmt: skip
+                    settled += 1
+                return settled
+
+            return await self.runtime.transact(body, label="settling expired work items")
+
+        return int(await _with_callback_retries(attempt))
+
+    async def prune(self, cutoff: float, batch: int) -> int:
+        """Delete the items that finished before ``cutoff``, ``batch`` per transaction; how
+        many were deleted.
+
+        Finished items are found through ``by_pool_status`` (``runAt`` never exceeds
+        ``completedTime``, so every candidate has ``runAt`` before the cutoff): a separate
+        completion-time index would cost two more index writes on every finish."""
+        async with self.runtime.read_snapshot() as reader:
+            pools = await pool_names(reader)
+        total = 0
+        for pool in pools:
+            lo, hi = status_range(pool, "finished", through=cutoff)
+            while True:
+
+                async def body(
+                    writer: DocumentWriter, lo: bytes = lo, hi: bytes | None = hi
+                ) -> tuple[bytes, int, int]:
+                    system = writer.system_writer()
+                    index = await system.index_for(ITEMS, STATUS_INDEX)
+                    rows = [] if index is None else await system.scan(index, lo, hi, False, batch)
+                    deleted = 0
+                    for _, row in rows:
+                        if float(row.get("completedTime", cutoff)) < cutoff:
+                            await system.delete(row["_id"])
+                            deleted += 1
+                    return (rows[-1][0] if rows else lo), len(rows), deleted
+
+                last, scanned, deleted = await self.runtime.transact(
+                    body, label="pruning finished work items"
+                )
+                total += deleted
+                if scanned < batch:
+                    break
+                lo = last + b"\x00"
+        return total
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.runtime.registry.resolve(name)
+        except FunctionNotFoundError:
+            return False
+        return True
+
+
+def _expired(row: dict[str, Any], now: float) -> bool:
+    lease = row.get("lease")
+    return not isinstance(lease, dict) or float(lease.get("expires", 0)) < now
