@@ -7,6 +7,7 @@ database read, and inserts land at the right edge of the primary-key B-tree.
 
 from __future__ import annotations
 
+import functools
 import os
 import zlib
 from collections.abc import Callable
@@ -64,7 +65,14 @@ def new_id(table_number: int, now_ms: float) -> str:
 
 def decode_id(text: str) -> int | None:
     """The table number encoded in ``text``, or None if it is not a well-formed id."""
-    if not isinstance(text, str) or not 27 <= len(text) <= 40:
+    if not isinstance(text, str):
+        return None
+    return _decode_id(text)
+
+
+@functools.lru_cache(maxsize=16384)  # the same ids are decoded again and again
+def _decode_id(text: str) -> int | None:
+    if not 27 <= len(text) <= 40:
         return None
     if any(c not in _INDEX for c in text):
         return None

@@ -148,4 +148,10 @@ def dumps(value: Any, path: str = "value") -> str:
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON text in Convex's encoding."""
-    return from_json(json.loads(text))
+    data = json.loads(text)
+    # Special values are objects with a "$…" key: text without the two characters '"$'
+    # anywhere has none, and needs no second walk (most documents).
+    special = b'"$' in text if isinstance(text, bytes) else '"$' in text
+    if not special:
+        return data
+    return from_json(data)

@@ -55,7 +55,7 @@ async def save_file(
             "type": type,
             "size": size,
             "uploaded_by": identity.subject,
-            "uploaded_at": ctx.runtime.clock.now_ms(),
+            "uploaded_at": ctx.now_ms(),
         },
     )
 

@@ -45,7 +45,7 @@ async def enqueue(
             "payload": payload,
             "attempts": 0,
             "max_attempts": MAX_ATTEMPTS,
-            "scheduled_at": ctx.runtime.clock.now_ms() + (delay or 0),
+            "scheduled_at": ctx.now_ms() + (delay or 0),
         },
     )
     await ctx.scheduler.run_after(delay or 0, internal.jobs.process, {"job_id": job_id})
@@ -62,7 +62,7 @@ async def process(ctx: MutationCtx, job_id: Id[Jobs]) -> None:
         job_id,
         {
             "status": "processing",
-            "started_at": ctx.runtime.clock.now_ms(),
+            "started_at": ctx.now_ms(),
             "attempts": job["attempts"] + 1,
         },
     )
@@ -99,7 +99,7 @@ async def complete(ctx: MutationCtx, job_id: Id[Jobs], result: Any) -> None:
     """Record a job's success."""
     await ctx.db.patch(
         job_id,
-        {"status": "completed", "result": result, "completed_at": ctx.runtime.clock.now_ms()},
+        {"status": "completed", "result": result, "completed_at": ctx.now_ms()},
     )
 
 
@@ -116,7 +116,7 @@ async def fail(ctx: MutationCtx, job_id: Id[Jobs], error: str) -> None:
     else:
         await ctx.db.patch(
             job_id,
-            {"status": "failed", "error": error, "completed_at": ctx.runtime.clock.now_ms()},
+            {"status": "failed", "error": error, "completed_at": ctx.now_ms()},
         )
 
 
