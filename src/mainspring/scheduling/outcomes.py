@@ -1,40 +1,52 @@
 """Recording finished runs, batched naturally.
 
-Each finished action (and each failed mutation) waits until its outcome is committed. While
-one write is in flight, outcomes that arrive queue up and go out together in the next one:
-under light load every outcome is its own small transaction (no added latency); under heavy
-load one transaction records many, so completions cost a fraction of a commit each.
+Each finished run waits until its outcome is committed. While one write is in flight,
+outcomes that arrive queue up and go out together in the next one: under light load every
+outcome is its own small transaction (no added latency); under heavy load one transaction
+records many, so completions cost a fraction of a commit each. The scheduler's executor and
+the work pools' dispatchers each use one, over their own store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar
 
-from .claims import JobStore, Outcome
-
-__all__ = ["Completer"]
+__all__ = ["Completer", "Finisher"]
 
 log = logging.getLogger("mainspring.scheduler")
 
 MAX_BATCH = 256
 _RETRY_S = (0.05, 0.2, 1.0, 2.0, 5.0)
 
+_O = TypeVar("_O")
+_O_contra = TypeVar("_O_contra", contravariant=True)
 
-class Completer:
-    """Writes outcomes for a :class:`JobStore`, a batch at a time."""
 
-    def __init__(self, jobs: JobStore) -> None:
-        self._jobs = jobs
-        self._queue: list[tuple[str, Outcome, asyncio.Future[None]]] = []
+class Finisher(Protocol[_O_contra]):
+    """A store that records a batch of ``(id, outcome)`` in one transaction."""
+
+    async def finish(self, outcomes: Sequence[tuple[str, _O_contra]]) -> None: ...
+
+
+class Completer(Generic[_O]):
+    """Writes outcomes through a :class:`Finisher`, a batch at a time; ``what`` names the
+    runs in log messages."""
+
+    def __init__(self, store: Finisher[_O], what: str = "scheduled functions") -> None:
+        self._store = store
+        self._what = what
+        self._queue: list[tuple[str, _O, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def finish(self, job_id: str, outcome: Outcome) -> None:
-        """Record ``outcome`` for ``job_id``; returns once it is committed."""
+    async def finish(self, run_id: str, outcome: _O) -> None:
+        """Record ``outcome`` for ``run_id``; returns once it is committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((job_id, outcome, future))
+        self._queue.append((run_id, outcome, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush(), name="scheduler completions")
+            self._task = asyncio.create_task(self._flush(), name=f"{self._what}: completions")
         await future
 
     async def _flush(self) -> None:
@@ -42,10 +54,10 @@ class Completer:
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
-                await self._jobs.finish([(job_id, outcome) for job_id, outcome, _ in batch])
+                await self._store.finish([(run_id, outcome) for run_id, outcome, _ in batch])
             except Exception as exc:
-                # The rows stay inProgress under our lease meanwhile, so nothing is lost.
-                log.warning("recording %d finished scheduled functions failed: %s", len(batch), exc)
+                # The rows stay running under our lease meanwhile, so nothing is lost.
+                log.warning("recording %d finished %s failed: %s", len(batch), self._what, exc)
                 self._queue[:0] = batch
                 await asyncio.sleep(_RETRY_S[min(failures, len(_RETRY_S) - 1)])
                 failures += 1

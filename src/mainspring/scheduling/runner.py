@@ -27,7 +27,7 @@ from .jobs import current_job, error_text, failed, state
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
     from ..runtime import Runtime
-    from .claims import JobStore
+    from .claims import JobStore, Outcome
     from .outcomes import Completer
 
 __all__ = ["JobRunner"]
@@ -42,7 +42,7 @@ TRANSIENT_RETRIES = 6
 class JobRunner:
     """Runs claimed rows for one executor."""
 
-    def __init__(self, runtime: Runtime, jobs: JobStore, completer: Completer) -> None:
+    def __init__(self, runtime: Runtime, jobs: JobStore, completer: Completer[Outcome]) -> None:
         self.runtime = runtime
         self.jobs = jobs
         self.completer = completer

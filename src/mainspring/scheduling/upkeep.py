@@ -14,10 +14,10 @@ check what they change, so several processes doing them at once is only redundan
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
+
+from .chores import Chore, run_chores
 
 if TYPE_CHECKING:
     from .executor import Executor
@@ -35,34 +35,24 @@ class Upkeep:
 
     async def run(self) -> None:
         """Do each chore when it is due, until cancelled."""
-        executor = self._executor
-        clock, options = executor.runtime.clock, executor.options
-        now = clock.now_ms()
-        next_beat = now + options.heartbeat_ms
-        next_reap = now  # at start-up: settle what a previous run of this process left
-        next_prune = now + min(options.prune_every_ms, 60_000.0)
-        while True:
-            now = clock.now_ms()
-            if now >= next_beat:
-                next_beat = now + options.heartbeat_ms
-                await self._chore("renewing leases", self.heartbeat)
-            if now >= next_reap:
-                next_reap = now + options.lease_ms / 2
-                await self._chore("settling expired leases", self.reap)
-            if now >= next_prune:
-                next_prune = now + options.prune_every_ms
-                await self._chore("pruning finished rows", self.prune)
-            wake = min(next_beat, next_reap, next_prune)
-            # Real time bounds the wait too: a virtual clock may never be advanced.
-            timeout = max(0.0, (wake - clock.now_ms()) / 1000)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(clock.sleep_until(wake), timeout=timeout + 0.05)
-
-    async def _chore(self, what: str, chore: Callable[[], Awaitable[object]]) -> None:
-        try:
-            await chore()
-        except Exception as exc:
-            log.warning("scheduler upkeep: %s failed: %s", what, exc)
+        options = self._executor.options
+        await run_chores(
+            self._executor.runtime.clock,
+            [
+                Chore(
+                    "renewing leases", options.heartbeat_ms, self.heartbeat, options.heartbeat_ms
+                ),
+                # At start-up too: settle what a previous run of this process left.
+                Chore("settling expired leases", options.lease_ms / 2, self.reap),
+                Chore(
+                    "pruning finished rows",
+                    options.prune_every_ms,
+                    self.prune,
+                    min(options.prune_every_ms, 60_000.0),
+                ),
+            ],
+            log,
+        )
 
     async def heartbeat(self) -> None:
         """Renew the leases that would expire before the next heartbeat but one.

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..db.base import Listening
+from ..scheduling.outcomes import Completer
 from .claims import ItemStore, Outcome
 from .hub import pool_names
 from .items import NOTIFY_CHANNEL, STOPPED_ERROR, failed
-from .runner import Completer, ItemRunner
+from .runner import ItemRunner
 from .upkeep import DispatcherOptions, Upkeep
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class Dispatcher:
         #: Names this process in leases: host, pid and a random suffix.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.store = ItemStore(runtime, self.owner, self.options.lease_ms)
-        self.completer = Completer(self.store)
+        self.completer = Completer(self.store, "work items")
         self.runner = ItemRunner(runtime, self.store, self.completer)
         #: Items being run by this dispatcher, by id.
         self.running: dict[str, Running] = {}

@@ -7,7 +7,8 @@ backoff and finally give it back to ``pending``, whatever the retry policy says.
 raised by the user's code rolls it back and finishes the item ``failed``.
 
 An **action** item was marked running when it was claimed; it runs, and its outcome goes to
-the :class:`Completer`, which retries it per the item's policy or finishes it. Work runs with
+the dispatcher's :class:`~mainspring.scheduling.outcomes.Completer` (shared with the
+scheduler), whose store retries it per the item's policy or finishes it. Work runs with
 no identity.
 """
 
@@ -21,6 +22,7 @@ from ..auth import Auth
 from ..errors import ConflictError, DatabaseError, FunctionNotFoundError
 from ..logs import capture_logs
 from ..scheduling.jobs import error_text
+from ..scheduling.outcomes import Completer
 from .claims import ItemStore, Outcome
 from .items import failed, success
 from .policy import retryable
@@ -30,61 +32,18 @@ if TYPE_CHECKING:
     from ..functions import FunctionDefinition
     from ..runtime import Runtime
 
-__all__ = ["Completer", "ItemRunner"]
+__all__ = ["ItemRunner"]
 
 log = logging.getLogger("mainspring.workpool")
 
 #: Transient failures of a mutation item retried in-process before it is given back.
 TRANSIENT_RETRIES = 6
-MAX_BATCH = 256
-_RETRY_S = (0.05, 0.2, 1.0, 2.0, 5.0)
-
-
-class Completer:
-    """Writes outcomes for an :class:`ItemStore`: one at a time under light load, everything
-    that finished meanwhile in one transaction under heavy load."""
-
-    def __init__(self, store: ItemStore) -> None:
-        self._store = store
-        self._queue: list[tuple[str, Outcome, asyncio.Future[None]]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def finish(self, item_id: str, outcome: Outcome) -> None:
-        """Record ``outcome``; returns once it is committed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((item_id, outcome, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush(), name="work pool completions")
-        await future
-
-    async def _flush(self) -> None:
-        failures = 0
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                await self._store.finish([(item_id, outcome) for item_id, outcome, _ in batch])
-            except Exception as exc:
-                # The items stay running under our lease meanwhile, so nothing is lost.
-                log.warning("recording %d finished work items failed: %s", len(batch), exc)
-                self._queue[:0] = batch
-                await asyncio.sleep(_RETRY_S[min(failures, len(_RETRY_S) - 1)])
-                failures += 1
-                continue
-            failures = 0
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_result(None)
-
-    async def close(self) -> None:
-        """Wait for queued outcomes to be written."""
-        if self._task is not None:
-            await self._task
 
 
 class ItemRunner:
     """Runs claimed items for one dispatcher."""
 
-    def __init__(self, runtime: Runtime, store: ItemStore, completer: Completer) -> None:
+    def __init__(self, runtime: Runtime, store: ItemStore, completer: Completer[Outcome]) -> None:
         self.runtime = runtime
         self.store = store
         self.completer = completer
