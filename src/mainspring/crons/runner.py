@@ -4,7 +4,8 @@ Every process that runs scheduled functions runs one (``mainspring dev``, ``serv
 ``worker``). It sleeps until the earliest ``nextRun`` of all crons — no busy polling; a
 re-read every ``poll_ms`` catches crons another process reconciled — and decides due ticks
 through :func:`~.firing.fire_crons`, which makes each tick fire once however many processes
-wake for it. The function itself runs through the scheduler, in whichever process claims it.
+wake for it. The function itself runs through the scheduler: started at once by this
+process's executor when it has a free slot, else claimed by whichever process has one.
 
 In the test harness nothing runs in the background: :class:`CronRunner` is a harness
 participant whose due ticks fire when the test advances the virtual clock.
@@ -67,6 +68,7 @@ class CronRunner:
         self.executor = executor
         self.poll_ms = poll_ms
         self._task: asyncio.Task[None] | None = None
+        self._more_due = False  # the last firing took a full batch: more may be due
 
     async def reconcile(self) -> Reconciled:
         """Apply the declared crons to the database (added, updated, removed)."""
@@ -113,6 +115,7 @@ class CronRunner:
                 .with_index(BY_NEXT_RUN, lambda q: q.lte("nextRun", now))
                 .take(_BATCH)
             )
+        self._more_due = len(due) == _BATCH
         if not due:
             return 0
         fired = await fire_crons(self.runtime, [row["_id"] for row in due], self.executor)
@@ -130,6 +133,8 @@ class CronRunner:
                 now = clock.now_ms()
                 if upcoming is None:
                     deadline = now + self.poll_ms
+                elif self._more_due:
+                    deadline = now
                 elif upcoming <= fired_at:
                     # Due when we fired, yet not decided: waiting behind a running run
                     # (catch_up="all"), or lost to a transient error.

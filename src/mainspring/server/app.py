@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -66,7 +67,8 @@ class _App(Starlette):
     own errors and add their own CORS header. Everything else takes the usual path.
     """
 
-    hot: dict[str, Any] = {}
+    #: Path -> endpoint, set by :func:`create_app`.
+    hot: Mapping[str, Any] = MappingProxyType({})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
