@@ -142,6 +142,12 @@ class StorageServe:
             first = await anext(chunks, b"")
         except BlobNotFound:
             return gone.response()
+        if len(first) >= end - start:
+            # All of it in one read (most files): one body, without a streaming task.
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()  # the store's file handle, now rather than when collected
+            return Response(first, status_code=status, headers=headers)
         return StreamingResponse(_prepend(first, chunks), status_code=status, headers=headers)
 
     def _headers(
@@ -170,9 +176,10 @@ class StorageServe:
         }
 
 
-def storage_routes(runtime: Runtime) -> list[BaseRoute]:
+def storage_routes(runtime: Runtime, serve: StorageServe | None = None) -> list[BaseRoute]:
     """The upload and serving routes (CORS preflight is answered by ``ApiPreflight``)."""
+    serve = serve or StorageServe(runtime)
     return [
         Route("/api/storage/upload", StorageUpload(runtime).handle, methods=["POST"]),
-        Route("/api/storage/{storage_id}", StorageServe(runtime).handle, methods=["GET", "HEAD"]),
+        Route("/api/storage/{storage_id}", serve.handle, methods=["GET", "HEAD"]),
     ]
