@@ -14,13 +14,9 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from .base import BlobInfo, BlobNotFound, BlobStore, ListedBlob, check_key
+from .base import CHUNK, BlobInfo, BlobNotFound, BlobStore, ListedBlob, check_key
 
 __all__ = ["LocalBlobStore"]
-
-#: Reads for serving: larger than the write chunk, since a read from the page cache costs
-#: far less than a trip through the event loop and the HTTP server per chunk.
-READ_CHUNK = 1024 * 1024
 
 _INCOMING = ".incoming"
 
@@ -94,8 +90,7 @@ class LocalBlobStore(BlobStore):
             handle.seek(start)
             remaining = None if end is None else max(0, end - start)
             while remaining is None or remaining > 0:
-                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                chunk = handle.read(size)
+                chunk = handle.read(CHUNK if remaining is None else min(CHUNK, remaining))
                 if not chunk:
                     return
                 if remaining is not None:
