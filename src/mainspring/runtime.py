@@ -48,6 +48,8 @@ __all__ = ["CallResult", "Runtime"]
 log = logging.getLogger("mainspring.runtime")
 
 MAX_MUTATION_ATTEMPTS = 24
+#: How long one service may take to stop (an executor's own grace period is shorter).
+SERVICE_STOP_TIMEOUT_S = 60
 
 
 @dataclass
@@ -148,7 +150,14 @@ class Runtime:
         """Stop the services, close the blob store and the database."""
         for service in reversed(self._services):
             try:
-                await service.stop()
+                # Bounded: a service stuck on a failing database must not hang shutdown.
+                await asyncio.wait_for(service.stop(), timeout=SERVICE_STOP_TIMEOUT_S)
+            except TimeoutError:
+                log.error(
+                    "stopping %r took over %d s; went on without it",
+                    service,
+                    SERVICE_STOP_TIMEOUT_S,
+                )
             except Exception:
                 log.exception("stopping %r failed", service)
         await self.storage.stop()

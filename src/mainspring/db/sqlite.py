@@ -269,6 +269,11 @@ class SqliteDatabase(Database):
 
     @contextlib.asynccontextmanager
     async def _begin_immediate(self, conn: sqlite3.Connection) -> AsyncIterator[None]:
+        if conn.in_transaction:
+            # Left open by a failed COMMIT: nothing in it was committed, so roll it back
+            # rather than have every later transaction fail to begin.
+            log.warning("sqlite: rolling back a transaction left open by a failed commit")
+            conn.execute("ROLLBACK")
         delay = 0.001
         for _ in range(2000):
             try:
@@ -290,7 +295,15 @@ class SqliteDatabase(Database):
             if self.synchronous == "FULL":
                 # The commit fsyncs the WAL; off the loop, queries keep being answered meanwhile
                 # (writers still wait for the write lock, which this task holds).
-                await asyncio.to_thread(conn.execute, "COMMIT")
+                # A cancelled caller still waits for the COMMIT it started: the next writer
+                # must not use the connection while the commit runs in the thread.
+                commit = asyncio.ensure_future(asyncio.to_thread(conn.execute, "COMMIT"))
+                try:
+                    await asyncio.shield(commit)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait([commit])
+                    raise
             else:
                 conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:

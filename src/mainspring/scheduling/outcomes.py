@@ -67,7 +67,18 @@ class Completer(Generic[_O]):
                 if not future.done():
                     future.set_result(None)
 
-    async def close(self) -> None:
-        """Wait for queued outcomes to be written."""
-        if self._task is not None:
-            await self._task
+    async def close(self, timeout_s: float = 15.0) -> None:
+        """Wait for queued outcomes to be written, at most ``timeout_s``: a database that
+        keeps failing must not hold up shutdown. Outcomes not written by then are settled by
+        the lease expiry (actions ``failed``, mutations run again)."""
+        task = self._task
+        if task is None or task.done():
+            return
+        done, _ = await asyncio.wait([task], timeout=timeout_s)
+        if not done:
+            task.cancel()
+            log.warning(
+                "gave up recording %d finished %s at shutdown; their leases will expire",
+                len(self._queue),
+                self._what,
+            )
