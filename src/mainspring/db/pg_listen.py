@@ -9,7 +9,6 @@ with its schema: deployments sharing a database do not hear each other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -24,6 +23,7 @@ __all__ = ["PgListening", "channel_name"]
 log = logging.getLogger("mainspring.db")
 
 _RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+_CLOSE_TIMEOUT_S = 5.0
 
 
 def channel_name(schema: str | None, channel: str) -> str:
@@ -87,5 +87,10 @@ class PgListening(Listening):
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # Bounded: closing a connection whose notifies() generator is suspended can
+            # wait on the connection's lock; shutdown must go on regardless.
+            done, _ = await asyncio.wait([task], timeout=_CLOSE_TIMEOUT_S)
+            if not done:
+                log.warning("listening on %s did not stop in time; left behind", self._channel)
+            elif not task.cancelled() and task.exception() is not None:
+                log.debug("listening on %s ended with %r", self._channel, task.exception())

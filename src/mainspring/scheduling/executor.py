@@ -13,7 +13,6 @@ The test harness drives the same code without background tasks: :meth:`Executor.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -39,6 +38,7 @@ __all__ = ["Executor", "attach_executor"]
 log = logging.getLogger("mainspring.scheduler")
 
 _ERROR_BACKOFF_S = 1.0
+_STOP_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -95,9 +95,11 @@ class Executor:
             await self._listening.close()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # Bounded, like every wait at shutdown: a task stuck in a driver must not hang it.
+            _, stuck = await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT_S)
+            for task in stuck:
+                log.warning("%s did not stop in time; left behind", task.get_name())
         self._tasks = []
         await self._settle_running(self.options.shutdown_grace_ms / 1000)
         await self.completer.close()
@@ -110,7 +112,7 @@ class Executor:
         left = {job_id: job.kind for job_id, job in self.running.items() if not job.task.done()}
         for job_id in left:
             self.running[job_id].task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)  # bounded: see stop()
         mutations = [job_id for job_id, kind in left.items() if kind == "mutation"]
         try:
             if mutations:

@@ -13,7 +13,6 @@ The test harness drives the same code without background tasks: :meth:`Dispatche
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "attach_workpools"]
 
 log = logging.getLogger("mainspring.workpool")
+
+_STOP_TIMEOUT_S = 5.0
 
 _ERROR_BACKOFF_MS = 1000.0
 #: Another process holds a pool's claim lock: look again this soon (ms, jittered).
@@ -103,9 +104,11 @@ class Dispatcher:
             await self._listening.close()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # Bounded, like every wait at shutdown: a task stuck in a driver must not hang it.
+            _, stuck = await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT_S)
+            for task in stuck:
+                log.warning("%s did not stop in time; left behind", task.get_name())
         self._tasks = []
         await self._settle_running(self.options.shutdown_grace_ms / 1000)
         await self.completer.close()
@@ -118,7 +121,7 @@ class Dispatcher:
         left = {i: item.kind for i, item in self.running.items() if not item.task.done()}
         for item_id in left:
             self.running[item_id].task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)  # bounded: see stop()
         try:
             mutations = [i for i, kind in left.items() if kind == "mutation"]
             if mutations:
