@@ -19,7 +19,7 @@ from .system import SYSTEM_FUNCTIONS
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
-__all__ = ["DAY_MS", "ExecutorOptions", "Scheduling"]
+__all__ = ["DAY_MS", "ExecutorOptions", "Scheduling", "WakeUps"]
 
 log = logging.getLogger("mainspring.scheduler")
 
@@ -61,14 +61,13 @@ class ExecutorOptions:
         return self.lease_ms / 4
 
 
-class Scheduling:
-    """``runtime.scheduling``: system functions and in-process wake-ups."""
+class WakeUps:
+    """In-process wake-ups: "work due at T was just committed", to the listeners here (other
+    processes hear it through the database's notifications). ``what`` names the work in logs."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, what: str) -> None:
+        self._what = what
         self._listeners: list[Announcement] = []
-        for path, definition in SYSTEM_FUNCTIONS.items():
-            runtime.registry.add(path, definition)
 
     def subscribe(self, listener: Announcement) -> Callable[[], None]:
         """Call ``listener(time)`` whenever this process commits work due at ``time``."""
@@ -81,4 +80,14 @@ class Scheduling:
             try:
                 listener(when)
             except Exception:
-                log.exception("a scheduler wake-up listener failed")
+                log.exception("a %s wake-up listener failed", self._what)
+
+
+class Scheduling(WakeUps):
+    """``runtime.scheduling``: system functions and in-process wake-ups."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__("scheduler")
+        self._runtime = runtime
+        for path, definition in SYSTEM_FUNCTIONS.items():
+            runtime.registry.add(path, definition)

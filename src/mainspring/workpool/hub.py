@@ -11,10 +11,11 @@ notifications (``LISTEN/NOTIFY`` on PostgreSQL).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..db.store import DocumentReader, DocumentWriter
+from ..scheduling.service import WakeUps
 from .items import NOTIFY_CHANNEL, POOL_INDEX, POOLS, pool_key_range
 from .system import SYSTEM_FUNCTIONS
 
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["WorkpoolHub", "find_pool", "pool_names"]
 
 log = logging.getLogger("mainspring.workpool")
-
-Announcement = Callable[[float], None]
 
 
 async def find_pool(reader: DocumentReader, name: str) -> dict[str, Any] | None:
@@ -49,12 +48,12 @@ async def pool_names(reader: DocumentReader) -> list[str]:
     return [str(row["name"]) for _, row in await system.scan(index, b"", None, False, 10_000)]
 
 
-class WorkpoolHub:
+class WorkpoolHub(WakeUps):
     """Per-runtime state of the work pools (``runtime.workpools``)."""
 
     def __init__(self, runtime: Runtime) -> None:
+        super().__init__("work pool")
         self._runtime = runtime
-        self._listeners: list[Announcement] = []
         #: Pools whose row this process has seen committed (rows are never deleted).
         self._known: set[str] = set()
         for path, definition in SYSTEM_FUNCTIONS.items():
@@ -64,19 +63,6 @@ class WorkpoolHub:
     def declared(self) -> dict[str, Workpool]:
         """The pools the app's modules declare, by name."""
         return dict(getattr(self._runtime.app, "workpools", {}) or {})
-
-    def subscribe(self, listener: Announcement) -> Callable[[], None]:
-        """Call ``listener(time)`` whenever this process commits work due at ``time``."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
-
-    def announce(self, when: float) -> None:
-        """Work due at ``when`` was committed (called after the commit)."""
-        for listener in list(self._listeners):
-            try:
-                listener(when)
-            except Exception:
-                log.exception("a work pool wake-up listener failed")
 
     async def announce_on_commit(self, writer: DocumentWriter, when: float) -> None:
         """Wake dispatchers here and in other processes when ``writer`` commits."""
