@@ -61,6 +61,11 @@ class CallResult:
 
 
 CommitListener = Callable[[WriteSet], None]
+#: Runs inside a write transaction just before it commits (only when it wrote something).
+PreCommitHook = Callable[[DocumentWriter], Awaitable[None]]
+MutationBody = Callable[[DocumentWriter], Awaitable[Any]]
+#: Wraps a top-level mutation's body inside its transaction (see :meth:`Runtime.run`).
+MutationWrapper = Callable[[MutationBody], MutationBody]
 _T = TypeVar("_T")
 
 
@@ -104,6 +109,7 @@ class Runtime:
         #: ``ctx.env``: the deployment's environment variables, shared by every call.
         self.env = EnvironmentVariables(self)
         self._commit_listeners: list[CommitListener] = []
+        self._pre_commit_hooks: list[PreCommitHook] = []
         #: Given by configuration (MAINSPRING_ADMIN_KEY) or generated once and kept in the DB.
         self.admin_key: str | None = admin_key
         #: ``ctx.scheduler``'s shared state: limits, wake-ups, the system functions.
@@ -183,6 +189,11 @@ class Runtime:
         """Call ``listener(write_set)`` after every committed mutation that wrote something."""
         self._commit_listeners.append(listener)
 
+    def before_commit(self, hook: PreCommitHook) -> None:
+        """Await ``hook(writer)`` at the end of every write transaction that wrote something,
+        inside it (a notification sent there is delivered only if the commit succeeds)."""
+        self._pre_commit_hooks.append(hook)
+
     # -- entry points -------------------------------------------------------------------------
 
     async def run(
@@ -193,14 +204,21 @@ class Runtime:
         kind: Kind | None = None,
         identity: UserIdentity | None = None,
         admin: bool = False,
+        wrap_mutation: MutationWrapper | None = None,
     ) -> CallResult:
-        """A top-level call by path, as from HTTP or the CLI; internal functions need ``admin``."""
+        """A top-level call by path, as from HTTP or the CLI; internal functions need ``admin``.
+
+        ``wrap_mutation`` (mutations only) wraps the body inside its transaction: the sync
+        protocol records each request there, so a resent one is answered, not run twice.
+        """
         definition = self.registry.lookup(path, allow_internal=admin)
         if kind is not None and definition.kind != kind:
             raise NotAllowedError(f"{definition.path} is a {definition.kind}, not a {kind}")
         await self.env.refresh_if_stale()
         with capture_logs(definition.label) as logs:
-            value = await self._invoke(definition, args, Auth(identity), top_level=True)
+            value = await self._invoke(
+                definition, args, Auth(identity), top_level=True, wrap=wrap_mutation
+            )
         return CallResult(value, logs.lines)
 
     async def call(
@@ -225,7 +243,13 @@ class Runtime:
             table_resolver.reset(token)
 
     async def _invoke(
-        self, definition: FunctionDefinition, args: Any, auth: Auth, *, top_level: bool = False
+        self,
+        definition: FunctionDefinition,
+        args: Any,
+        auth: Auth,
+        *,
+        top_level: bool = False,
+        wrap: MutationWrapper | None = None,
     ) -> Any:
         try:
             checked = self.validate_args(definition, args)
@@ -243,7 +267,7 @@ class Runtime:
         if definition.kind == "query":
             value = await self._run_query(definition, checked, auth)
         elif definition.kind == "mutation":
-            value = await self._run_mutation(definition, checked, auth)
+            value = await self._run_mutation(definition, checked, auth, wrap)
         else:
             value = await definition.handler(ActionCtx(self, auth), **checked)
         return self._check_return(definition, value)
@@ -266,12 +290,16 @@ class Runtime:
             return await definition.handler(ctx, **args)
 
     async def _run_mutation(
-        self, definition: FunctionDefinition, args: dict[str, Any], auth: Auth
+        self,
+        definition: FunctionDefinition,
+        args: dict[str, Any],
+        auth: Auth,
+        wrap: MutationWrapper | None = None,
     ) -> Any:
-        return await self.transact(
-            lambda writer: definition.handler(MutationCtx(self, writer, auth), **args),
-            label=definition.label,
-        )
+        def body(writer: DocumentWriter) -> Awaitable[Any]:
+            return definition.handler(MutationCtx(self, writer, auth), **args)
+
+        return await self.transact(body if wrap is None else wrap(body), label=definition.label)
 
     async def transact(
         self,
@@ -300,6 +328,9 @@ class Runtime:
                     await self.store.ensure_loaded(tx)
                     writer = DocumentWriter(self.store, tx)
                     result = await body(writer)
+                    if writer.writes:
+                        for hook in self._pre_commit_hooks:
+                            await hook(writer)
             except RetryableConflict as exc:
                 self.store.invalidate_catalog()  # it may hold tables the rollback undid
                 if attempt == MAX_MUTATION_ATTEMPTS:

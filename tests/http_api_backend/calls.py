@@ -94,3 +94,9 @@ async def whoami(ctx: Any) -> Any:
     """The caller's identity as Convex's identity object, or None."""
     identity = await ctx.auth.get_user_identity()
     return None if identity is None else identity.to_dict()
+
+
+@mutation
+async def rename(ctx: Any, id: str, body: str) -> None:
+    """Change a message's body (an unindexed field)."""
+    await ctx.db.patch(id, {"body": body})

@@ -20,6 +20,7 @@ from ..schema import Schema, check_table_name
 from .base import Database, IndexEntry, IndexRow, StoredDocument, Transaction
 from .keys import index_key
 from .query import Query
+from .read_set import ReadSet, current_read_set
 
 __all__ = [
     "SYSTEM_TABLES",
@@ -42,6 +43,7 @@ SYSTEM_TABLES = {
     "_storage_uploads": 6,
     "_workpools": 7,
     "_workpool_items": 8,
+    "_session_requests": 9,
 }
 #: Indexes of system tables, as a schema declares them for user tables.
 SYSTEM_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -55,6 +57,7 @@ SYSTEM_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
     "_storage_uploads": {"by_storage_id": ("storageId",), "by_expires": ("expiresAt",)},
     "_workpools": {"by_name": ("name",)},
     "_workpool_items": {"by_pool_status": ("pool", "status", "runAt")},
+    "_session_requests": {"by_request": ("sessionId", "requestId"), "by_time": ("at",)},
 }
 FIRST_USER_TABLE = 10_000
 CREATION_INDEX = "by_creation_time"
@@ -234,14 +237,16 @@ class DocumentReader:
         self._store = store
         self._tx = tx
         self._system = system
-        self.read_ranges: list[tuple[int, bytes, bytes | None]] = []
-        self.read_ids: set[str] = set()
+        # A live query records into the caller's set; everything else into a throwaway one.
+        self.reads = current_read_set() or ReadSet()
+        self.read_ranges = self.reads.ranges
+        self.read_ids = self.reads.ids
 
     @property
     def system(self) -> DocumentReader:
         """Read-only access to system tables such as ``_scheduled_functions``, same snapshot."""
         view = DocumentReader(self._store, self._tx, system=True)
-        view.read_ranges, view.read_ids = self.read_ranges, self.read_ids
+        view.reads, view.read_ranges, view.read_ids = self.reads, self.read_ranges, self.read_ids
         return view
 
     def _check_table(self, table: str) -> None:
@@ -262,7 +267,9 @@ class DocumentReader:
         """The catalog row of ``table``'s index ``index`` (None if the table is empty/new)."""
         self._check_table(table)
         number = await self._table_number(table)
+        self.reads.tables.add(table)
         if number is None:
+            self.reads.missing_tables.add(table)
             return None
         row = self._store.catalog.indexes.get((number, index))
         if row is None:
@@ -459,16 +466,19 @@ class DocumentWriter(DocumentReader):
         text = self._validate(table, new_fields, where)
         old = _materialize(stored)
         new = {"_id": doc_id, "_creationTime": stored.creation_time, **new_fields}
-        remove, add = [], []
+        remove, add, unchanged = [], [], []
         for index in self._indexes(stored.table_number):
             before, after = index_key(old, index.fields), index_key(new, index.fields)
             if before != after:
                 remove.append((index.id, before))
                 add.append((index.id, after))
+            else:
+                unchanged.append((index.id, before))
         await self._tx.update(doc_id, text, remove, add)
         self._seen[doc_id] = StoredDocument(doc_id, stored.table_number, stored.creation_time, text)
         self.writes.documents[doc_id] = table
-        self.writes.keys.extend(remove + add)
+        # Unchanged keys too: a range holding the document read its old value.
+        self.writes.keys.extend(remove + add + unchanged)
 
     @staticmethod
     def _strip_system(

@@ -24,22 +24,18 @@ from starlette.responses import Response
 
 from .. import values
 from ..errors import (
-    AppError,
     ArgumentValidationError,
-    ConflictError,
-    DocumentNotFoundError,
     FunctionNotFoundError,
-    NotAllowedError,
-    SchemaError,
     ValidationError,
 )
 from ..functions import FunctionDefinition, Kind, parse_path
 from ..logs import capture_logs
-from ..runtime import Runtime, request_id
+from ..runtime import Runtime
 from .body import check_content_type, read_json
 from .credentials import Credentials, authenticate, parse_authorization
 from .encoding import FORMATS, Format, encode, encode_value
 from .errors import ApiError, api_response
+from .failures import describe_failure
 
 __all__ = ["FunctionApi", "UDF_FAILED"]
 
@@ -47,17 +43,6 @@ log = logging.getLogger("mainspring.server")
 
 UDF_FAILED = 560
 """Convex's status for "the function ran and raised" (the clients look for exactly this)."""
-
-# Framework errors whose message helps the caller and reveals nothing they could not learn
-# by calling: they are sent as they are. Everything else is hidden behind the request id.
-_EXPOSED = (
-    ValidationError,
-    DocumentNotFoundError,
-    FunctionNotFoundError,
-    NotAllowedError,
-    ConflictError,
-    SchemaError,
-)
 
 _DEFAULT_FORMAT: Format = "json"  # what Convex's HTTP API assumes when "format" is absent
 
@@ -187,15 +172,11 @@ class FunctionApi:
                 failure = exc
             else:
                 return _success(value, logs.lines)
-        if isinstance(failure, AppError):
-            return _app_error(failure, fmt, logs.lines, definition)
-        if isinstance(failure, _EXPOSED):
-            rid = request_id()
-            log.warning("[Request ID: %s] %s failed: %s", rid, definition.label, failure)
-            error_type = type(failure).__name__
-            message = f"[Request ID: {rid}] Server Error\nUncaught {error_type}: {failure}"
-            return _failure({"errorMessage": message}, logs.lines)
-        return _hidden_failure(failure, definition, logs.lines)
+        failed = describe_failure(failure, definition.label, fmt)
+        fields: dict[str, Any] = {"errorMessage": failed.message}
+        if failed.has_data:
+            fields["errorData"] = failed.data
+        return _failure(fields, logs.lines)
 
 
 _NO_ARGS: dict[str, Any] = {}
@@ -255,26 +236,3 @@ def _success(value: Any, log_lines: list[str]) -> Response:
 
 def _failure(fields: dict[str, Any], log_lines: list[str]) -> Response:
     return api_response(encode({"status": "error", **fields, "logLines": log_lines}), UDF_FAILED)
-
-
-def _app_error(
-    exc: AppError, fmt: Format, log_lines: list[str], definition: FunctionDefinition
-) -> Response:
-    try:
-        data = encode_value(exc.data, fmt, "errorData")
-    except ValidationError as bad:
-        return _hidden_failure(bad, definition, log_lines, "raised an AppError whose data is bad")
-    # As ConvexError does: the message is the string, or the data as JSON.
-    message = exc.data if isinstance(exc.data, str) else encode(data).decode()
-    return _failure({"errorMessage": message, "errorData": data}, log_lines)
-
-
-def _hidden_failure(
-    exc: Exception,
-    definition: FunctionDefinition,
-    log_lines: list[str],
-    what: str = "raised an uncaught exception",
-) -> Response:
-    rid = request_id()
-    log.error("[Request ID: %s] %s %s", rid, definition.label, what, exc_info=exc)
-    return _failure({"errorMessage": f"[Request ID: {rid}] Server Error"}, log_lines)

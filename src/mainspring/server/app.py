@@ -13,11 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..runtime import Runtime
+from ..sync.endpoint import SyncEndpoint
+from ..sync.hub import attach_sync
 from .api import FunctionApi
 from .cors import ApiPreflight
 from .encoding import encode
@@ -119,7 +121,10 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
             await runtime.stop()
 
     files = StorageServe(runtime)
+    sync = SyncEndpoint(attach_sync(runtime))
     routes: list[BaseRoute] = [
+        WebSocketRoute("/api/sync", sync),
+        WebSocketRoute("/api/{version}/sync", sync),
         *_api_routes(api),
         *storage_routes(runtime, files),
         Route("/http/{path:path}", HttpActions(runtime).handle, methods=_HTTP_METHODS),
@@ -135,4 +140,5 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     app.hot = {"/api/query": api.query, "/api/mutation": api.mutation, "/api/action": api.action}
     app.serve_file = files.handle
     app.state.runtime = runtime
+    app.state.sync = sync.hub
     return app

@@ -1,0 +1,136 @@
+"""Commits made in one process reach the live queries of the others (PostgreSQL).
+
+A writing transaction describes its changes in a ``NOTIFY`` on the ``sync`` channel, sent in
+the transaction so it is delivered only if it commits. PostgreSQL serialises the commits of
+notifying transactions, so writers notify only while some *other* process has live queries:
+such a process announces itself on ``sync_presence`` every :data:`ANNOUNCE_S` (and at once
+when its first query arrives, or when a process starts and asks), and the announcement holds
+for :data:`PRESENCE_S`.
+
+A writer that only now learned of a subscriber may have committed un-announced changes it
+made before; it therefore sends one "anything may have changed" notice right after learning,
+which reaches the subscriber after those commits, so nothing is missed. A listener that lost
+its connection is told "anything may have changed" too.
+
+Leases run on the event loop's clock, not the deployment clock: they are about processes
+being alive, which a test's virtual time says nothing about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from ..db.base import Listening
+from ..db.store import DocumentWriter
+from .changes import EVERYTHING, Changes
+
+if TYPE_CHECKING:
+    from .hub import SyncHub
+
+__all__ = ["ANNOUNCE_S", "PRESENCE_S", "Fanout"]
+
+log = logging.getLogger("mainspring.sync")
+
+COMMITS = "sync"
+PRESENCE = "sync_presence"
+#: How often a process with live queries says so …
+ANNOUNCE_S = 10.0
+#: … and how long writers believe it.
+PRESENCE_S = 30.0
+_ASK = "?"
+
+
+class Fanout:
+    """Publishes this process's commits and applies other processes' (PostgreSQL only)."""
+
+    def __init__(self, hub: SyncHub) -> None:
+        self._hub = hub
+        self._me = uuid.uuid4().hex[:12]
+        self._enabled = hub.runtime.database.dialect == "postgres"
+        self._others_until = 0.0  # loop time until which another process has live queries
+        self._listenings: list[Listening] = []
+        self._announce = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Listen for other processes' commits and presence; ask who is there."""
+        if not self._enabled:
+            return
+        database = self._hub.runtime.database
+        self._listenings = [
+            await database.listen(COMMITS, self._on_commit),
+            await database.listen(PRESENCE, self._on_presence),
+        ]
+        self._task = asyncio.create_task(self._announce_loop(), name="sync presence")
+        await self._notify(PRESENCE, f"{self._me}{_ASK}")
+
+    async def stop(self) -> None:
+        """Stop listening and announcing."""
+        tasks = [t for t in (self._task, *self._background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for listening in self._listenings:
+            await listening.close()
+        self._listenings = []
+
+    def subscribers_appeared(self) -> None:
+        """This process has live queries now: tell the writers at once."""
+        self._announce.set()
+
+    async def before_commit(self, writer: DocumentWriter) -> None:
+        """Describe the transaction's changes to other processes, if any is listening."""
+        if self._enabled and asyncio.get_running_loop().time() < self._others_until:
+            payload = Changes.of(writer.writes).to_payload()
+            await writer.notify(COMMITS, f"{self._me}{payload}")
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def _on_commit(self, payload: str | None) -> None:
+        if payload is None:
+            self._hub.queries.apply(EVERYTHING)  # the listener was away: anything may be new
+        elif not payload.startswith(self._me):  # our own commits were applied in-process
+            self._hub.queries.apply(Changes.from_payload(payload[len(self._me) :]))
+
+    def _on_presence(self, payload: str | None) -> None:
+        if payload is not None and payload.startswith(self._me):
+            return
+        if payload is not None and payload.endswith(_ASK):
+            if len(self._hub.queries):
+                self._announce.set()
+            return
+        loop = asyncio.get_running_loop()
+        learned = loop.time() >= self._others_until
+        self._others_until = loop.time() + PRESENCE_S
+        if learned:
+            # Commits made before now went un-announced: say "anything may have changed",
+            # which the new subscriber receives after them.
+            self._in_background(self._notify(COMMITS, f"{self._me}{EVERYTHING.to_payload()}"))
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def _announce_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._announce.wait(), timeout=ANNOUNCE_S)
+            self._announce.clear()
+            if len(self._hub.queries):
+                await self._notify(PRESENCE, self._me)
+
+    async def _notify(self, channel: str, payload: str) -> None:
+        try:
+            async with self._hub.runtime.database.transaction(write=True) as tx:
+                await tx.notify(channel, payload)
+        except Exception as exc:  # a failing database must not end the loop
+            log.warning("could not notify %s: %s", channel, exc)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
