@@ -279,6 +279,18 @@ async def test_commits_reach_subscribers_of_another_process(pg_url: str) -> None
         await watcher.close()
 
 
+async def test_sqlite_commits_of_another_process_reach_subscribers(tmp_path: Path) -> None:
+    # Two servers on one SQLite file stand for `mainspring dev` plus `mainspring run`.
+    database = tmp_path / "db.sqlite3"
+    with live_server(database) as writer, live_server(database) as reader:
+        watcher = await SyncClient.open(reader.url)
+        await watcher.add(0, "calls:list_messages")
+        await asyncio.to_thread(http_mutation, writer, "calls:send", {"body": "elsewhere"})
+        update = await watcher.recv_type("Transition")
+        assert update["modifications"][0]["value"] == ["elsewhere"]
+        await watcher.close()
+
+
 def test_clock_survives_a_restart(tmp_path: Path) -> None:
     async def last_ts(url: str) -> int:
         client = await SyncClient.open(url)

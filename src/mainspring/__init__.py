@@ -36,6 +36,7 @@ from .functions import (
 )
 from .http_router import Cors, HttpAction, HttpRouter, http_action
 from .ids import Id, StorageId
+from .pagination import PaginationOptions, PaginationResult
 from .scheduling.jobs import ScheduledFunctionId
 from .schema import Schema, Table
 from .workpool import RetryPolicy, WorkId, Workpool, run_with_retries
@@ -66,6 +67,8 @@ __all__ = [
     "MutationCtx",
     "NonRetryableError",
     "NotAllowedError",
+    "PaginationOptions",
+    "PaginationResult",
     "QueryCtx",
     "RetryPolicy",
     "ScheduledFunctionId",

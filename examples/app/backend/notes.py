@@ -2,7 +2,8 @@
 
 * ``notes:add``, ``notes:set_pinned``, ``notes:remove`` — mutations (one transaction each);
 * ``notes:list_by_author`` — a query through an index, newest first;
-* ``notes:page`` — paginated, the way ``usePaginatedQuery`` pages;
+* ``notes:page`` — one page by ``num_items`` and ``cursor`` (for HTTP callers);
+* ``notes:feed`` — the same pages for ``usePaginatedQuery`` (``paginationOpts``), live;
 * ``notes:count`` — an internal query (other functions and the admin only);
 * ``notes:add_many`` — an action calling mutations and the internal query.
 """
@@ -16,6 +17,8 @@ from mainspring import (
     AppError,
     Id,
     MutationCtx,
+    PaginationOptions,
+    PaginationResult,
     QueryCtx,
     action,
     api,
@@ -65,6 +68,16 @@ async def list_by_author(
 async def page(ctx: QueryCtx, num_items: int = 10, cursor: str | None = None) -> dict[str, Any]:
     """One page of all notes, newest first: ``{"page", "isDone", "continueCursor"}``."""
     return await ctx.db.query("notes").order("desc").paginate(num_items=num_items, cursor=cursor)
+
+
+@query
+async def feed(ctx: QueryCtx, pagination_opts: PaginationOptions) -> PaginationResult:
+    """All notes, newest first, a page at a time: ``usePaginatedQuery(api.notes.feed, {})``.
+
+    Over the socket each page keeps its end where its first run put it, so a note added
+    while several pages are shown lands in exactly one of them.
+    """
+    return await ctx.db.query("notes").order("desc").paginate(pagination_opts)
 
 
 @mutation

@@ -12,8 +12,15 @@ made before; it therefore sends one "anything may have changed" notice right aft
 which reaches the subscriber after those commits, so nothing is missed. A listener that lost
 its connection is told "anything may have changed" too.
 
-Leases run on the event loop's clock, not the deployment clock: they are about processes
-being alive, which a test's virtual time says nothing about.
+On SQLite there is no server to relay notifications; another process's commit is noticed
+by polling (``PRAGMA data_version``, see :mod:`mainspring.db.sqlite_watch`), which cannot
+tell it from this process's own commits. A change seen while this process has not committed
+lately is certainly foreign and re-runs every live query at once; one seen amid local
+commits may be foreign, and re-runs them at most every :data:`AMBIGUOUS_EVERY_S`. So the
+CLI's ``mainspring run`` beside ``mainspring dev`` updates open pages too.
+
+Leases and these windows run on the event loop's clock, not the deployment clock: they are
+about processes being alive, which a test's virtual time says nothing about.
 """
 
 from __future__ import annotations
@@ -43,6 +50,10 @@ ANNOUNCE_S = 10.0
 #: … and how long writers believe it.
 PRESENCE_S = 30.0
 _ASK = "?"
+#: SQLite: a change this long after our last commit cannot be ours …
+LOCAL_WINDOW_S = 0.05
+#: … and ambiguous ones re-run everything at most this often.
+AMBIGUOUS_EVERY_S = 0.25
 
 
 class Fanout:
@@ -52,6 +63,8 @@ class Fanout:
         self._hub = hub
         self._me = uuid.uuid4().hex[:12]
         self._enabled = hub.runtime.database.dialect == "postgres"
+        self._polled = hub.runtime.database.dialect == "sqlite"
+        self._deferred: asyncio.TimerHandle | None = None
         self._others_until = 0.0  # loop time until which another process has live queries
         self._listenings: list[Listening] = []
         self._announce = asyncio.Event()
@@ -60,9 +73,11 @@ class Fanout:
 
     async def start(self) -> None:
         """Listen for other processes' commits and presence; ask who is there."""
+        database = self._hub.runtime.database
+        if self._polled:
+            self._listenings = [await database.listen(COMMITS, self._on_sqlite_change)]
         if not self._enabled:
             return
-        database = self._hub.runtime.database
         self._listenings = [
             await database.listen(COMMITS, self._on_commit),
             await database.listen(PRESENCE, self._on_presence),
@@ -72,6 +87,9 @@ class Fanout:
 
     async def stop(self) -> None:
         """Stop listening and announcing."""
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
         tasks = [t for t in (self._task, *self._background) if t is not None]
         for task in tasks:
             task.cancel()
@@ -97,6 +115,19 @@ class Fanout:
             self._hub.queries.apply(EVERYTHING)  # the listener was away: anything may be new
         elif not payload.startswith(self._me):  # our own commits were applied in-process
             self._hub.queries.apply(Changes.from_payload(payload[len(self._me) :]))
+
+    def _on_sqlite_change(self, payload: str | None) -> None:
+        if payload is not None:
+            return  # nothing is sent on this channel on SQLite
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._hub.last_commit > LOCAL_WINDOW_S:
+            self._hub.queries.apply(EVERYTHING)
+        elif self._deferred is None:
+            self._deferred = loop.call_later(AMBIGUOUS_EVERY_S, self._apply_deferred)
+
+    def _apply_deferred(self) -> None:
+        self._deferred = None
+        self._hub.queries.apply(EVERYTHING)
 
     def _on_presence(self, payload: str | None) -> None:
         if payload is not None and payload.startswith(self._me):

@@ -40,10 +40,13 @@ class SyncHub:
         self.queries = LiveQueries(runtime)
         self.fanout = Fanout(self)
         self.connections = 0
+        #: Event-loop time of this process's latest commit (SQLite tells others' apart by it).
+        self.last_commit = float("-inf")
         self._prune: asyncio.Task[None] | None = None
 
     def committed(self, writes: WriteSet) -> None:
         """A commit of this process: invalidate the live queries it may change."""
+        self.last_commit = asyncio.get_running_loop().time()
         if len(self.queries):
             self.queries.apply(Changes.of(writes))
 

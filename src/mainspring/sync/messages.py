@@ -83,8 +83,8 @@ def query_removed(query_id: int) -> str:
 def transition(start: StateVersion, end: StateVersion, modifications: Iterable[str]) -> str:
     """A Transition from ``start`` to ``end`` applying ``modifications`` in order."""
     return (
-        f'{{"type":"Transition","startVersion":{dump(start.to_json())},'
-        f'"endVersion":{dump(end.to_json())},"modifications":[{",".join(modifications)}]}}'
+        f'{{"type":"Transition","startVersion":{start.to_text()},'
+        f'"endVersion":{end.to_text()},"modifications":[{",".join(modifications)}]}}'
     )
 
 

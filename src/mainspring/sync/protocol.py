@@ -80,6 +80,13 @@ class StateVersion:
         """The wire form ``{"querySet", "identity", "ts"}``."""
         return {"querySet": self.query_set, "identity": self.identity, "ts": encode_ts(self.ts)}
 
+    def to_text(self) -> str:
+        """The wire form as JSON text (one per Transition per connection: kept cheap)."""
+        return (
+            f'{{"querySet":{self.query_set},"identity":{self.identity},'
+            f'"ts":"{encode_ts(self.ts)}"}}'
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Connect:
