@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ValidationError
 from .keys import encode_value, prefix_end
+from .page_journal import current_journal_scope
 
 if TYPE_CHECKING:
     from .base import IndexRow
@@ -110,18 +112,78 @@ class IndexRangeBuilder:
         return lo, hi
 
 
-def _encode_cursor(index_id: int, key: bytes) -> str:
-    return base64.urlsafe_b64encode(struct.pack(">I", index_id) + key).decode().rstrip("=")
+_CURSOR_VERSION = 0x10  # high nibble of the flags byte; a new layout gets a new one
+_DESC, _END, _START = 0x01, 0x02, 0x04
 
 
-def _decode_cursor(cursor: str, index_id: int) -> bytes:
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    """A position in one index's order, as in a pagination cursor or a query journal.
+
+    ``key`` is an index key: as the start of a page the page begins right after it (in the
+    query's order), as the end of a page the page ends with it, included. ``key=None`` is the
+    position before the first item. ``end`` marks the end of the query: as the end of a page
+    it means "everything after the start, including items appended later"; as the start of a
+    page it still means "after ``key``". So the ``continueCursor`` of a last page, an end
+    cursor that remembers the page's last item, both re-reads the growing last page (as its
+    end) and yields only what follows that page's last item (as the next page's start).
+    """
+
+    index_id: int  # 0: made while the table did not exist yet
+    descending: bool
+    key: bytes | None
+    end: bool = False
+
+    def encode(self) -> str:
+        flags = _CURSOR_VERSION
+        flags |= _DESC if self.descending else 0
+        flags |= _END if self.end else 0
+        flags |= _START if self.key is None else 0
+        raw = struct.pack(">BI", flags, self.index_id) + (self.key or b"")
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _invalid_cursor(message: str) -> ValidationError:
+    # The React hook (usePaginatedQuery) drops its pages and starts again when an error's
+    # message contains "InvalidCursor", so every cursor problem must say it.
+    return ValidationError(f"InvalidCursor: {message}")
+
+
+def _decode_cursor(text: Any, what: str) -> _Cursor:
+    """Parse a cursor string; its fit with a particular query is checked by the caller."""
+    if not isinstance(text, str):
+        raise _invalid_cursor(f"{what} must be a string, got {type(text).__name__}")
+    shown = text if len(text) <= 40 else text[:37] + "..."
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(f"invalid pagination cursor {cursor!r}") from exc
-    if len(raw) < 4 or struct.unpack(">I", raw[:4])[0] != index_id:
-        raise ValidationError("pagination cursor belongs to a different query")
-    return raw[4:]
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:  # binascii.Error, or a non-ASCII string
+        raw = b""
+    cursor: _Cursor | None = None
+    if len(raw) >= 5 and (raw[0] & 0xF8) == _CURSOR_VERSION:  # 0x08 is no flag yet
+        flags, index_id = struct.unpack(">BI", raw[:5])
+        key = raw[5:]
+        if bool(flags & _START) != (not key):
+            raise _invalid_cursor(f"{what} {shown!r} is malformed")
+        start = None if flags & _START else key
+        cursor = _Cursor(index_id, bool(flags & _DESC), start, bool(flags & _END))
+    # Only the canonical spelling is a cursor: base64 decoding forgives stray characters
+    # and padding bits, which would let two strings name one position.
+    if cursor is None or cursor.encode() != text:
+        raise _invalid_cursor(f"{what} {shown!r} is malformed")
+    return cursor
+
+
+def _fit_cursor(cursor: _Cursor, index_id: int, descending: bool, what: str) -> _Cursor:
+    """``cursor`` if it was made for this index and order (stamped with this index)."""
+    if cursor.descending != descending:
+        made, used = ("desc", "asc") if cursor.descending else ("asc", "desc")
+        raise _invalid_cursor(f"{what} was made for order {made!r}, this query's is {used!r}")
+    if index_id == 0:  # no table yet, so no items: any position reads as nothing
+        return cursor
+    # A cursor made before the table existed holds no position, only "start" or "end".
+    if cursor.index_id != index_id and not (cursor.index_id == 0 and cursor.key is None):
+        raise _invalid_cursor(f"{what} belongs to a different query (another index)")
+    return _Cursor(index_id, descending, cursor.key, cursor.end)
 
 
 class Query:
@@ -251,39 +313,112 @@ class Query:
         *,
         cursor: str | None = None,
         num_items: int | None = None,
+        end_cursor: str | None = None,
     ) -> dict[str, Any]:
         """One page: ``{"page", "isDone", "continueCursor"}``.
 
-        Pass Convex's ``{"numItems": n, "cursor": c}`` or ``cursor=`` and ``num_items=``.
+        Pass Convex's ``paginationOpts`` (``{"numItems": n, "cursor": c, "endCursor"?: e}``;
+        ``id``, ``maximumRowsRead`` and ``maximumBytesRead`` are accepted and ignored) or the
+        keywords ``num_items=``, ``cursor=`` and ``end_cursor=``.
+
+        Without an end, the page is up to ``numItems`` items after ``cursor``. With one, the
+        explicit ``endCursor`` or else, for the first paginate() in a live query's
+        :func:`~mainspring.db.page_journal.journal_scope`, that scope's journal, the page is
+        every item after ``cursor`` up to and including the end, however many there are now,
+        and ``numItems`` is ignored: so a live page keeps its boundaries while it grows or
+        shrinks (see :mod:`mainspring.db.page_journal`).
+
+        ``continueCursor`` is where the page ends, and the next page starts after it: the
+        last item of a full page, or the given end. A page that reaches the end of the query
+        (``isDone``) ends with an end-of-query cursor that also remembers its last item: as
+        an end (or journal) it re-reads the page together with any items appended later; as
+        the next page's ``cursor`` it yields only the items after that last item. The first
+        paginate() in a journal scope records ``continueCursor`` as the scope's journal.
+
+        A malformed cursor, end or journal, or one made for another index or order, raises
+        :class:`ValidationError` with ``InvalidCursor`` in its message.
         """
+        scope = current_journal_scope()
+        if scope is not None and not scope.claim():
+            scope = None  # a live query's journal is its first page's; later ones run as usual
+        end_text: Any = end_cursor
         if options is not None:
+            if not isinstance(options, Mapping):
+                raise ValidationError(
+                    f"paginate: options must be a dict like {{'numItems': 10, 'cursor': None}}, "
+                    f"got {type(options).__name__}"
+                )
             num_items = options.get("numItems", num_items)
             cursor = options.get("cursor", cursor)
-        if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 1:
-            raise ValidationError(
-                f"paginate: numItems must be a positive integer, got {num_items!r}"
-            )
-        num_items = min(num_items, _MAX_PAGE)
+            end_text = options.get("endCursor", end_text)
+        what_end = "endCursor"
+        if not end_text and scope is not None and scope.journal_in:
+            end_text, what_end = scope.journal_in, "query journal"
+
         index, _, _ = await self._resolve()
         index_id = index.id if index else 0
+        descending = self._order == "desc"
+        start: _Cursor | None = None
+        if cursor:  # "" is no cursor, as None
+            start = _fit_cursor(_decode_cursor(cursor, "cursor"), index_id, descending, "cursor")
+        end: _Cursor | None = None
+        if end_text:
+            end = _fit_cursor(_decode_cursor(end_text, what_end), index_id, descending, what_end)
+        limit: int | None = None
+        if end is None:
+            limit = min(_page_size(num_items), _MAX_PAGE)
+
+        # The page is the key range after the start and up to and including the end: in
+        # ascending order the keys above the start, in descending order those below it.
         lo, hi = b"", None
-        if cursor:
-            position = _decode_cursor(cursor, index_id)
-            if self._order == "desc":
-                hi = position
+        after = start.key if start else None
+        if after is not None:
+            if descending:
+                hi = after
             else:
-                lo = position + b"\x00"
+                lo = after + b"\x00"  # the smallest key above ``after``
+        empty = False
+        if end is not None and not end.end:
+            if end.key is None:  # a page that ends before the first item
+                empty = True
+            elif descending:
+                lo = max(lo, end.key)
+            else:
+                hi = end.key + b"\x00" if hi is None else min(hi, end.key + b"\x00")
+        if hi is not None and lo >= hi:
+            empty = True
+
         page: list[dict[str, Any]] = []
         last_key: bytes | None = None
         done = True
-        async for key, doc in self._stream(lo, hi, limit=None if self._filters else num_items + 1):
-            if len(page) == num_items:
-                done = False
-                break
-            page.append(doc)
-            last_key = key
-        if last_key is None:
-            continue_cursor = cursor or _encode_cursor(index_id, b"")
+        if not empty and index is not None:
+            # Without filters the database can stop at the page (+1 to see whether it is the
+            # last); with them it reads batches until enough documents pass.
+            fetch = None if limit is None or self._filters else limit + 1
+            async for key, doc in self._stream(lo, hi, limit=fetch):
+                if len(page) == limit:
+                    done = False
+                    break
+                page.append(doc)
+                last_key = key
+
+        position = last_key if last_key is not None else after
+        if end is None:
+            continue_at = _Cursor(index_id, descending, position, end=done)
+        elif end.end:
+            continue_at = _Cursor(index_id, descending, position, end=True)
         else:
-            continue_cursor = _encode_cursor(index_id, last_key)
+            continue_at, done = end, False
+        continue_cursor = continue_at.encode()
+        if scope is not None:
+            scope.journal_out = continue_cursor
         return {"page": page, "isDone": done, "continueCursor": continue_cursor}
+
+
+def _page_size(num_items: Any) -> int:
+    """``numItems`` as a positive int (a JS client's number may arrive as an integral float)."""
+    if isinstance(num_items, float) and num_items.is_integer():
+        num_items = int(num_items)
+    if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 1:
+        raise ValidationError(f"paginate: numItems must be a positive integer, got {num_items!r}")
+    return num_items
