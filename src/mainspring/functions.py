@@ -16,6 +16,7 @@ from pydantic import ConfigDict, TypeAdapter
 from typing_extensions import TypedDict
 
 from .errors import FunctionNotFoundError, SchemaError
+from .names import camel_aliases
 from .validation import make_adapter, resolve_annotations, validate
 
 __all__ = [
@@ -56,6 +57,9 @@ class FunctionDefinition:
         self.__doc__ = handler.__doc__
         self.__wrapped__ = handler
         self._takes_nothing = False
+        self._params: frozenset[str] = frozenset()
+        # camelCase argument name -> parameter (``storageId`` -> ``storage_id``)
+        self._arg_aliases: dict[str, str] = {}
         self._adapters: tuple[TypeAdapter[Any], TypeAdapter[Any] | None, dict[str, Any]] | None = (
             None
         )
@@ -102,6 +106,8 @@ class FunctionDefinition:
         if "return" in hints and hints["return"] is not Any:
             returns = make_adapter(hints["return"], f"{self.label} return value")
         self._takes_nothing = not fields
+        self._params = frozenset(fields)
+        self._arg_aliases = camel_aliases(fields)
         self._adapters = (args_adapter, returns, defaults)
         return self._adapters
 
@@ -116,10 +122,27 @@ class FunctionDefinition:
         adapter, _, defaults = self._build()
         if not args and not defaults and self._takes_nothing:
             return {}  # nothing to check, and pydantic's round trip is most of a cheap call
+        if self._arg_aliases and not args.keys() <= self._params:
+            args = self._rename_aliases(args)
         checked: dict[str, Any] = validate(
             adapter, args, f"{self.label}: invalid arguments", noun="argument"
         )
         return {**defaults, **checked}
+
+    def _rename_aliases(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``args`` with camelCase keys renamed to their parameters (unknown keys kept)."""
+        from .errors import ValidationError
+
+        renamed: dict[str, Any] = {}
+        for key, value in args.items():
+            name = self._arg_aliases.get(key, key)  # no alias is itself a parameter
+            if name != key and name in args:
+                raise ValidationError(
+                    f"{self.label}: invalid arguments: `{name}` and `{key}` name the same "
+                    "argument; pass only one of them"
+                )
+            renamed[name] = value
+        return renamed
 
     def validate_return(self, value: Any) -> Any:
         """Check a handler's return value against its annotation."""

@@ -15,6 +15,7 @@ from .crons.jobs import CronJobs
 from .errors import ConfigurationError, FunctionNotFoundError, NotAllowedError, SchemaError
 from .functions import FunctionDefinition, as_reference, parse_path
 from .http_router import HttpRouter
+from .names import camel_case
 from .schema import Schema
 from .workpool.pool import Workpool
 
@@ -22,10 +23,17 @@ __all__ = ["FunctionRegistry", "LoadedApp", "load_app"]
 
 
 class FunctionRegistry:
-    """Every function of an app, by canonical path."""
+    """Every function of an app, by canonical path.
+
+    A front end may also name a function in camelCase (``files:generateUploadUrl`` for
+    ``files:generate_upload_url``, see :mod:`mainspring.names`): such aliases are resolved
+    only when no function has that exact path.
+    """
 
     def __init__(self) -> None:
         self._functions: dict[str, FunctionDefinition] = {}
+        # alias path -> real path; None when two functions share the alias (it names neither).
+        self._aliases: dict[str, str | None] = {}
 
     def add(self, path: str, definition: FunctionDefinition) -> None:
         """Register ``definition`` at ``path`` (``module:name``)."""
@@ -37,6 +45,10 @@ class FunctionRegistry:
             raise SchemaError(f"{definition.label} is already registered at {definition.path!r}")
         definition.path = path
         self._functions[path] = definition
+        module, _, name = path.partition(":")
+        alias = f"{module}:{camel_case(name)}"
+        if alias != path:
+            self._aliases[alias] = path if alias not in self._aliases else None
 
     def __iter__(self) -> Iterator[FunctionDefinition]:
         return iter(self._functions.values())
@@ -48,9 +60,23 @@ class FunctionRegistry:
         """The function at ``path``; internal ones only when ``allow_internal``."""
         canonical = parse_path(path)
         definition = self._functions.get(canonical)
+        if definition is None:
+            definition = self._by_alias(canonical)
         if definition is None or (definition.visibility == "internal" and not allow_internal):
             raise FunctionNotFoundError(f"Could not find public function for '{canonical}'")
         return definition
+
+    def aliases(self) -> dict[str, str]:
+        """``{alias path: real path}`` of the camelCase names that reach a function."""
+        return {
+            alias: real
+            for alias, real in self._aliases.items()
+            if real is not None and alias not in self._functions
+        }
+
+    def _by_alias(self, path: str) -> FunctionDefinition | None:
+        real = self._aliases.get(path)
+        return None if real is None else self._functions[real]
 
     def resolve(self, target: Any) -> FunctionDefinition:
         """A definition from anything naming a function (server-side calls may reach internals)."""
@@ -60,6 +86,8 @@ class FunctionRegistry:
                 raise FunctionNotFoundError(f"{ref.label} is not registered in this app")
             return ref
         definition = self._functions.get(ref.path)
+        if definition is None:
+            definition = self._by_alias(ref.path)
         if definition is None:
             raise FunctionNotFoundError(f"no function at {ref.path!r}")
         if ref.visibility is not None and ref.visibility != definition.visibility:

@@ -14,6 +14,7 @@
     mainspring jobs ls --pool emails   work pool items (also: jobs pools|cancel|retry|parallelism)
     mainspring crons ls               crons: schedule, next run, latest runs
     mainspring storage gc --delete    remove orphan files (also: storage ls|upload|download|rm)
+    mainspring codegen                TypeScript types of the functions for a front end
 
 Every option also reads a ``MAINSPRING_*`` environment variable (``--help`` names it); the
 settings come from flags, then the environment, then ``mainspring.toml``, then defaults.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .codegen import codegen
 from .crons import crons
 from .data import admin_key, data
 from .env import env
@@ -48,6 +50,7 @@ def cli() -> None:
 for _command in (init, dev, serve, run, data, admin_key, env, worker, scheduled, crons, storage):
     cli.add_command(_command)
 cli.add_command(jobs)
+cli.add_command(codegen)
 
 
 def main() -> None:
