@@ -156,6 +156,7 @@ class SyncSession:
             )
         if message.new_version <= message.base_version:
             raise ProtocolError("ModifyQuerySet.newVersion must be greater than baseVersion")
+        had_queries = len(self._hub.queries) > 0
         for change in message.modifications:
             if isinstance(change, Add):
                 if change.query_id in self._watches:
@@ -172,6 +173,10 @@ class SyncSession:
                 if watch is not None:
                     self._hub.queries.unwatch(watch.query, self._wake)
                 self._removed.append(change.query_id)
+        if not had_queries and len(self._hub.queries) > 0:
+            # The process's first live query: other processes must start announcing their
+            # commits now (a socket opening is too early: it has no queries to announce).
+            self._hub.fanout.subscribers_appeared()
         self._query_set = message.new_version
         self._wake(must_send=True)
 
@@ -228,7 +233,12 @@ class SyncSession:
         removed, self._removed = self._removed, []
         must_send, self._must_send = self._must_send, False
         await self._check_expiry()
-        outcomes = await asyncio.gather(*(query.current() for _, _, query in watches))
+        if len(watches) == 1:
+            # The common case, without gather's task and future per push (a commit wakes
+            # every connection watching the query).
+            outcomes = [await watches[0][2].current()]
+        else:
+            outcomes = await asyncio.gather(*(query.current() for _, _, query in watches))
         changes = []
         for (query_id, watch, query), (version, outcome) in zip(watches, outcomes, strict=True):
             if version != watch.sent and watch.query is query:
