@@ -1,7 +1,7 @@
 // Front-end code for the example app, as the seed's React component writes it: it must
 // type-check against the api.d.ts `mainspring codegen` generates (tests/test_codegen.py).
 import { ConvexHttpClient } from "convex/browser";
-import { useMutation, useQuery } from "convex/react";
+import { useMutation, usePaginatedQuery, useQuery } from "convex/react";
 import type { FunctionArgs, FunctionReturnType } from "convex/server";
 
 import { api, internal } from "./example/_generated/api";
@@ -10,6 +10,12 @@ import type { Doc, Id } from "./example/_generated/dataModel";
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(): T | undefined {
   return undefined;
+}
+
+// A paginated query, as usePaginatedQuery wants it (`paginationOpts` in, a page out).
+export function useNotesFeed() {
+  const { results, status, loadMore } = usePaginatedQuery(api.notes.feed, {}, { initialNumItems: 5 });
+  return { results, status, loadMore };
 }
 
 // The seed's upload component.

@@ -5,7 +5,8 @@ visibility, Args, Return>``, which is what ``anyApi`` resolves to the path ``dir
 A function whose name has a camelCase alias the server resolves (see
 :mod:`mainspring.names`) is declared under both names: the Python name takes the Python
 argument names, the camelCase name takes camelCase argument names, so a front end reads
-either as Python or as JavaScript, never a mix.
+either as Python or as JavaScript, never a mix. A name with no underscore is both, and takes
+camelCase arguments (what JavaScript callers, and ``usePaginatedQuery``, send).
 """
 
 from __future__ import annotations
@@ -101,12 +102,16 @@ def _tree(registry: FunctionRegistry, visibility: Visibility, ts: TypeScript) ->
         for part in module.split("/"):
             node = node.children.setdefault(part, _Module())
         signature = describe(definition, ts)
+        alias = aliases.get(definition.path)
+        # A name that is the same in both spellings (`feed`) is the JavaScript one too, so it
+        # takes camelCase arguments: `usePaginatedQuery(api.notes.feed, {})` needs
+        # `paginationOpts`.
+        args = signature.args if alias is not None else signature.camel_args
         node.functions[name] = _Entry(
             (name, 0),
-            _reference(definition, signature.args, signature.returns),
+            _reference(definition, args, signature.returns),
             _doc(definition, None),
         )
-        alias = aliases.get(definition.path)
         if alias is not None:
             alias_name = alias.partition(":")[2]
             node.functions[alias_name] = _Entry(
