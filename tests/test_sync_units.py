@@ -170,3 +170,17 @@ def test_changes_travel_as_payloads_within_the_notify_limit() -> None:
     assert not coarse.affects(ReadSet(tables={"notes"}))
     assert Changes.from_payload("garbage").everything
     assert Changes.from_payload(EVERYTHING.to_payload()).everything
+
+
+def test_sync_modules_import_on_their_own() -> None:
+    # A fresh interpreter: no earlier import may hide a cycle through mainspring.server.
+    import subprocess
+    import sys
+
+    for module in ("session", "hub", "endpoint", "live_queries", "fanout"):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import mainspring.sync.{module}"],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr

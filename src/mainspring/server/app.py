@@ -18,8 +18,6 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..runtime import Runtime
-from ..sync.endpoint import SyncEndpoint
-from ..sync.hub import attach_sync
 from .api import FunctionApi
 from .cors import ApiPreflight
 from .encoding import encode
@@ -119,6 +117,11 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
             yield
         finally:
             await runtime.stop()
+
+    # Imported here: the sync package reports failures through this package's modules, so
+    # importing it at the top would make `import mainspring.sync.session` circular.
+    from ..sync.endpoint import SyncEndpoint
+    from ..sync.hub import attach_sync
 
     files = StorageServe(runtime)
     sync = SyncEndpoint(attach_sync(runtime))
