@@ -281,3 +281,20 @@ async def test_finished_rows_are_pruned_after_the_retention_period(app: TestApp)
     assert await executor.prune(batch=5) == 12  # three batches of at most 5
     left = await app.query("jobs:all_scheduled")
     assert [r["state"]["kind"] for r in left] == ["pending"]
+
+
+async def test_a_failing_mutation_among_due_ones_fails_alone(app: TestApp) -> None:
+    # On SQLite due mutations run inside the claim's transaction; one that raises must not
+    # take the others down, run twice, or leave its writes behind.
+    ids = [
+        await app.mutation("jobs:schedule", {"function": "jobs:record", "args": {"tag": "a"}}),
+        await app.mutation(
+            "jobs:schedule",
+            {"function": "jobs:record_then_fail", "args": {"tag": "x", "message": "no"}},
+        ),
+        await app.mutation("jobs:schedule", {"function": "jobs:record", "args": {"tag": "b"}}),
+    ]
+    assert await app.finish_in_progress_scheduled() == 3
+    states = [(await app.query("jobs:scheduled", {"id": i}))["state"]["kind"] for i in ids]
+    assert states == ["success", "failed", "success"]
+    assert sorted(run["tag"] for run in await app.query("jobs:runs")) == ["a", "b"]

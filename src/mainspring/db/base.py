@@ -189,6 +189,9 @@ class Database(ABC):
 
     #: "sqlite" or "postgres"
     dialect: str
+    #: True when a claim transaction is an ordinary serializable write transaction (a
+    #: single-writer backend): then work may be claimed and done in the same transaction.
+    serializable_claims: bool = False
 
     @abstractmethod
     async def open(self) -> None:

@@ -178,6 +178,7 @@ class SqliteDatabase(Database):
     """A SQLite file (``path``) in WAL mode; ``synchronous`` is ``"full"`` or ``"normal"``."""
 
     dialect = "sqlite"
+    serializable_claims = True
 
     def __init__(self, path: str | Path, *, synchronous: str = "full", readers: int = 8) -> None:
         self.path = Path(path)

@@ -9,7 +9,7 @@ mutations run exactly once and actions at most once, whatever the processes do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..crons.history import record_job_state
@@ -33,6 +33,8 @@ __all__ = ["JobStore", "Outcome"]
 
 #: A finished run: the new ``state`` value.
 Outcome = dict[str, Any]
+#: A scheduled mutation's body, run in a transaction by its writer.
+MutationBody = Callable[[DocumentWriter], Awaitable[None]]
 _FIELDS = ("state.kind", "scheduledTime")
 _REAP_BATCH = 500
 
@@ -87,6 +89,45 @@ class JobStore:
             return rows
 
         return await self.runtime.transact(body, label="claiming scheduled functions", claim=True)
+
+    async def claim_running_mutations(
+        self, limit: int, mutation_of: Callable[[dict[str, Any]], MutationBody | None]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Claim like :meth:`claim`, and run the due mutations among the rows in the same
+        transaction, marking them ``success`` — one commit for the lot. Only where claim
+        transactions are serializable (``Database.serializable_claims``).
+
+        ``mutation_of(row)`` is the body to run for a mutation row (None for the others,
+        which are claimed as usual and returned). Returns those rows and how many mutations
+        ran. An exception from a mutation rolls everything back and propagates: the caller
+        claims the ordinary way instead, so the failure is recorded for that row alone.
+        """
+
+        async def body(writer: DocumentWriter) -> tuple[list[dict[str, Any]], int]:
+            system = writer.system_writer()
+            now = self.runtime.clock.now_ms()
+            index = await system.index_for(TABLE, STATE_INDEX)
+            assert index is not None
+            lo, hi = _range("pending", through=now)
+            rows = await system.claim(index, lo, hi, limit)
+            lease = self._lease(now)
+            claimed, ran = [], 0
+            for row in rows:
+                run = mutation_of(row)
+                await record_job_state(system, row, state("inProgress"), now)
+                if run is None:
+                    await system.patch(row["_id"], {"state": state("inProgress"), "lease": lease})
+                    row["state"], row["lease"] = state("inProgress"), lease
+                    claimed.append(row)
+                else:
+                    await run(writer)
+                    await self._set(system, row, state("success"))
+                    ran += 1
+            return claimed, ran
+
+        return await self.runtime.transact(
+            body, label="running due scheduled mutations", claim=True
+        )
 
     async def next_pending(self, after: float | None = None) -> float | None:
         """The earliest ``scheduledTime`` of a pending row (later than ``after``), if any."""

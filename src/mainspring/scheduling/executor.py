@@ -38,6 +38,8 @@ __all__ = ["Executor", "attach_executor"]
 log = logging.getLogger("mainspring.scheduler")
 
 _ERROR_BACKOFF_S = 1.0
+#: At most this many due mutations run in one claim transaction (it holds the write lock).
+FUSED_BATCH = 32
 _STOP_TIMEOUT_S = 5.0
 
 
@@ -67,6 +69,8 @@ class Executor:
         self._wake = asyncio.Event()
         self._deadline = float("inf")
         self._saturated = False
+        #: Due mutations the latest claim ran inside its own transaction.
+        self.ran_in_claim = 0
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._listening: Listening | None = None
@@ -144,11 +148,26 @@ class Executor:
     # -- dispatch -----------------------------------------------------------------------------
 
     async def claim_and_start(self) -> list[asyncio.Task[None]]:
-        """Claim as many due rows as there are free slots and start running them."""
+        """Claim as many due rows as there are free slots and start running them (due
+        mutations may already have run in the claim: see :attr:`ran_in_claim`)."""
+        self.ran_in_claim = 0
         free = min(self.options.concurrency - len(self.running), self.options.claim_batch)
         if free <= 0:
             self._saturated = True
             return []
+        if self.runtime.database.serializable_claims:
+            # Due mutations run inside the claim's transaction: one commit, not two.
+            limit = min(free, FUSED_BATCH)
+            await self.runtime.env.refresh_if_stale()
+            try:
+                rows, ran = await self.jobs.claim_running_mutations(limit, self.runner.mutation_of)
+            except Exception as exc:
+                # A mutation failed: claim the usual way, so it fails (and is recorded) alone.
+                log.debug("running due mutations in the claim failed (%s); claiming", exc)
+            else:
+                self.ran_in_claim = ran
+                self._saturated = len(rows) + ran == limit
+                return [self._start(row) for row in rows]
         rows = await self.jobs.claim(free)
         self._saturated = len(rows) == free
         return [self._start(row) for row in rows]
@@ -221,7 +240,7 @@ class Executor:
         tasks = await self.claim_and_start()
         if tasks:
             await asyncio.gather(*tasks)
-        return len(tasks)
+        return len(tasks) + self.ran_in_claim
 
 
 def attach_executor(runtime: Runtime, settings: Settings) -> Executor:

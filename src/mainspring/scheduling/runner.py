@@ -27,7 +27,7 @@ from .jobs import current_job, error_text, failed, state
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
     from ..runtime import Runtime
-    from .claims import JobStore, Outcome
+    from .claims import JobStore, MutationBody, Outcome
     from .outcomes import Completer
 
 __all__ = ["JobRunner"]
@@ -69,7 +69,25 @@ class JobRunner:
         else:
             await self._action(job_id, definition, args)
 
-    async def _mutation(self, job_id: str, definition: FunctionDefinition, args: Any) -> None:
+    def mutation_of(self, row: dict[str, Any]) -> MutationBody | None:
+        """The body that runs ``row``'s function in a given transaction, if it is a mutation
+        of this app (None for actions and unknown functions)."""
+        try:
+            definition = self.runtime.registry.resolve(row["name"])
+        except FunctionNotFoundError:
+            return None
+        if definition.kind != "mutation":
+            return None
+        args = row["args"][0] if row["args"] else {}
+        body = self._body(definition, args)
+
+        async def logged(writer: DocumentWriter) -> None:
+            with capture_logs(definition.label):
+                await body(writer)
+
+        return logged
+
+    def _body(self, definition: FunctionDefinition, args: Any) -> MutationBody:
         runtime = self.runtime
 
         async def body(writer: DocumentWriter) -> None:
@@ -77,6 +95,10 @@ class JobRunner:
             value = await definition.handler(MutationCtx(runtime, writer, Auth()), **checked)
             runtime._check_return(definition, value)
 
+        return body
+
+    async def _mutation(self, job_id: str, definition: FunctionDefinition, args: Any) -> None:
+        body = self._body(definition, args)
         delay = 0.05
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
