@@ -3,11 +3,15 @@
 An object is written to a temp file in ``<root>/.incoming/``, fsynced, then renamed into
 place (and the directory fsynced), so a reader never sees a partial object and a crash
 leaves at most a temp file, which ``list`` reports as incomplete for garbage collection.
+
+Beyond the contract, :meth:`LocalBlobStore.read_small` reads a small range in one synchronous
+call, for the serving endpoint (see there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import uuid
@@ -16,9 +20,15 @@ from pathlib import Path
 
 from .base import CHUNK, BlobInfo, BlobNotFound, BlobStore, ListedBlob, check_key
 
-__all__ = ["LocalBlobStore"]
+__all__ = ["SMALL_READ", "LocalBlobStore"]
 
 _INCOMING = ".incoming"
+#: The most ``read_small`` reads at once. A page-cache read of 1 MiB takes ~0.1 ms, less than
+#: streaming it in CHUNKs through an ASGI server; the bound keeps a request's memory and the
+#: time it holds the event loop small.
+SMALL_READ = 2 * 1024 * 1024
+# Refuse to follow a symlink in the last path component (see read_small).
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _fsync_dir(path: Path) -> None:
@@ -37,6 +47,7 @@ class LocalBlobStore(BlobStore):
     def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
         self.root = Path(root).resolve()
         self.fsync = fsync
+        self._root_prefix = str(self.root) + os.sep
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
@@ -98,6 +109,45 @@ class LocalBlobStore(BlobStore):
                 yield chunk
         finally:
             handle.close()
+
+    def read_small(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of the object in one synchronous read (at most SMALL_READ).
+
+        Not part of the BlobStore contract, which streams bounded chunks: the serving endpoint
+        uses it for small files, where one read on the event loop (a page-cache read of 1 MiB
+        takes ~0.1 ms) costs less than a thread hop or an iteration per chunk. The result is
+        shorter than asked only if the file is; BlobNotFound if there is no such object.
+        """
+        if not 0 <= start <= end or end - start > SMALL_READ:
+            raise ValueError(f"read_small reads 0 to {SMALL_READ} bytes, not [{start}, {end})")
+        # A flat key (every stored file's) names a file directly in the resolved root, so
+        # refusing a symlink there (O_NOFOLLOW) is all of _path's check, without the syscalls
+        # of its resolve(). Nested keys take the full check.
+        path = str(self._path(key)) if "/" in key else self._root_prefix + check_key(key)
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise BlobNotFound(f"no object {key!r}") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink: not an object of this store
+                raise BlobNotFound(f"no object {key!r}") from None
+            raise
+        try:
+            try:
+                data = os.pread(fd, end - start, start)
+            except IsADirectoryError:
+                raise BlobNotFound(f"no object {key!r}") from None
+            if len(data) < end - start and data:
+                # A short read (a signal, or the file is shorter): read on until EOF.
+                parts = [data]
+                done = start + len(data)
+                while done < end and (more := os.pread(fd, end - done, done)):
+                    parts.append(more)
+                    done += len(more)
+                data = b"".join(parts)
+        finally:
+            os.close(fd)
+        return data
 
     async def stat(self, key: str) -> tuple[int, float] | None:
         try:

@@ -6,6 +6,9 @@ are written, so the blob key is fixed up front; the row is inserted only after t
 complete, in one transaction that also consumes the pending upload. Blob deletion happens
 after the deleting transaction commits. A crash between blob and row leaves an orphan blob,
 which garbage collection finds; it never leaves a row without its blob.
+
+The serving endpoint reads metadata through :meth:`StorageService.serving_metadata`, which
+remembers the facts of recently served files (see there for why that stays correct).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -48,6 +53,9 @@ UPLOADS_TABLE = "_storage_uploads"
 DEFAULT_SITE_URL = "http://127.0.0.1:3210"
 DEFAULT_MAX_UPLOAD_BYTES = 5 << 30
 URL_WINDOW_MS = 3_600_000
+#: How many files' metadata ``serving_metadata`` remembers, and for how long.
+FACTS_CACHE_SIZE = 4096
+FACTS_TTL_S = 60.0
 
 
 class UploadRefused(MainspringError):
@@ -107,6 +115,8 @@ class StorageService:
         self.max_upload_bytes = max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES
         self.url_window_ms = URL_WINDOW_MS
         self._signer: Signer | None = None
+        # storage id -> (monotonic expiry, metadata); see serving_metadata.
+        self._facts: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
     @property
     def blob_store(self) -> BlobStore:
@@ -197,6 +207,42 @@ class StorageService:
                 row = await snapshot.system.get(storage_id)
         return None if row is None else metadata_of(row)
 
+    async def serving_metadata(self, storage_id: str) -> Any:
+        """``metadata(storage_id)`` for the serving endpoint, remembered for a while when the
+        blob store is local disk. The caller must read (or stat) the blob before answering.
+
+        A file's metadata never changes: its row is inserted once, never patched, only
+        deleted, and ids are not reused. So the cache cannot be wrong about the facts, only
+        about whether the file still exists, and that the blob answers: a deletion removes the
+        blob after its transaction commits and before it returns, in whichever process it
+        runs, so a deleted file's URL answers 404 at once everywhere. Left over: a blob whose
+        deletion failed (logged; garbage collection removes it) would be served on by a process
+        that remembers the file, which the expiry (FACTS_TTL_S) bounds. Other stores are not
+        cached: a remote blob check costs far more than the database read saved.
+
+        Saves a read transaction per request (~40-90 us with SQLite) — a tenth of the time of
+        a 1 MB download.
+        """
+        now = time.monotonic()
+        entry = self._facts.get(storage_id)
+        if entry is not None:
+            if entry[0] > now:
+                self._facts.move_to_end(storage_id)
+                return entry[1]
+            del self._facts[storage_id]
+        meta = await self.metadata(storage_id)
+        if meta is not None:
+            self._remember(meta)
+        return meta
+
+    def _remember(self, meta: dict[str, Any]) -> None:
+        if not isinstance(self._blob_store, LocalBlobStore):
+            return
+        self._facts[meta["storageId"]] = (time.monotonic() + FACTS_TTL_S, meta)
+        self._facts.move_to_end(meta["storageId"])
+        if len(self._facts) > FACTS_CACHE_SIZE:
+            self._facts.popitem(last=False)
+
     async def pending_upload(self, token: str | None) -> dict[str, Any]:
         """The pending-upload row an upload token names; UploadRefused if it cannot be used."""
         if not token:
@@ -264,6 +310,7 @@ class StorageService:
 
     async def delete_blob(self, storage_id: str) -> None:
         """Delete a file's bytes; a failure is logged (garbage collection retries it)."""
+        self._facts.pop(storage_id, None)
         try:
             await self.blob_store.delete(blob_key(storage_id))
         except Exception:
