@@ -51,7 +51,7 @@ ANNOUNCE_S = 10.0
 PRESENCE_S = 30.0
 _ASK = "?"
 #: SQLite: a change this long after our last commit cannot be ours …
-LOCAL_WINDOW_S = 0.05
+LOCAL_WINDOW_S = 1.0
 #: … and ambiguous ones re-run everything at most this often.
 AMBIGUOUS_EVERY_S = 0.25
 

@@ -2,15 +2,17 @@
 
 A :class:`LiveQuery` is one distinct query — path, arguments, identity and starting journal —
 however many connections watch it. It keeps its latest :class:`QueryOutcome` and the read
-set behind it. A commit whose changes meet that read set bumps its *generation*; the next
-subscriber to ask for the outcome re-runs it once for everyone (concurrent askers share the
-run) and gets a new *version* only if the outcome differs, so unchanged results are never
-re-sent. Idle queries cost nothing: no polling, no timers.
+set behind it. A commit whose changes meet that read set bumps its *generation* and starts
+one re-run for everyone (one at a time per query: a commit during a run is followed by
+another run); the outcome gets a new *version*, and the watching connections are woken,
+only if it differs, so unchanged results cost no connection anything. Idle queries cost
+nothing: no polling, no timers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 from collections.abc import Callable
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["LiveQueries", "LiveQuery", "QueryKey"]
 
 log = logging.getLogger("mainspring.sync")
+
+#: Live query runs in flight at once in a process.
+MAX_CONCURRENT_RUNS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +82,22 @@ class LiveQuery:
         self._generation = 0  # bumped by each commit that may change the outcome
         self._outcome_generation = -1
         self._run: asyncio.Task[None] | None = None
-        self._run_generation = -1
 
     def invalidate(self) -> None:
-        """A commit may have changed the outcome: re-run on the next ask, wake watchers."""
+        """A commit may have changed the outcome: re-run it (once for all watchers); they
+        are woken only if the outcome did change."""
         self._generation += 1
-        for wake in self.watchers:
-            wake()
+        self._start_run()
+
+    def _start_run(self) -> None:
+        # One run at a time: a run in flight when an invalidation arrives is followed by
+        # another once it ends (see _execute), so no commit is missed and none is run twice.
+        if self._run is None:
+            # A fresh context: the run must not inherit the caller's (a committing
+            # mutation's log capture, read set or journal scope).
+            self._run = asyncio.create_task(
+                self._execute(self._generation), context=contextvars.Context()
+            )
 
     def needs_run(self, changes: Changes) -> bool:
         """Whether ``changes`` may change the outcome (always, while a run is in flight)."""
@@ -95,29 +109,30 @@ class LiveQuery:
         """The outcome as of at least the latest invalidation before this call."""
         wanted = self._generation
         while self._outcome_generation < wanted or self.outcome is None:
-            run = self._run
-            if run is None or self._run_generation < wanted:
-                self._run_generation = self._generation
-                run = self._run = asyncio.create_task(self._execute(self._generation))
+            self._start_run()
+            assert self._run is not None
             # Shielded: one asker going away must not cancel the run the others share.
-            await asyncio.shield(run)
+            await asyncio.shield(self._run)
         return self.version, self.outcome
 
     async def _execute(self, generation: int) -> None:
         try:
             outcome, reads, journal = await self._owner.execute(self)
         finally:
-            if self._run is asyncio.current_task():
-                self._run = None
-        if generation <= self._outcome_generation:
-            return  # a later run finished first
+            self._run = None
         self._outcome_generation = generation
         self.reads = reads
         if journal is not None:
             self.journal = journal  # the page's end stays where the first run put it
-        if outcome != self.outcome:
+        changed = outcome != self.outcome
+        if changed:
             self.outcome = outcome
             self.version += 1
+        if self._generation > generation and self.watchers:
+            self._start_run()  # invalidated while running: once more
+        if changed:
+            for wake in self.watchers:
+                wake()
 
     @property
     def identity(self) -> UserIdentity | None:
@@ -141,6 +156,9 @@ class LiveQueries:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._queries: dict[QueryKey, LiveQuery] = {}
+        # Re-runs share the event loop and the database with requests: a commit that
+        # invalidates thousands of queries must not queue every mutation behind them.
+        self._running = asyncio.Semaphore(MAX_CONCURRENT_RUNS)
 
     def __len__(self) -> int:
         return len(self._queries)
@@ -181,6 +199,10 @@ class LiveQueries:
 
     async def execute(self, query: LiveQuery) -> tuple[QueryOutcome, ReadSet, str | None]:
         """Run ``query`` once, recording what it read and the journal it leaves."""
+        async with self._running:
+            return await self._execute(query)
+
+    async def _execute(self, query: LiveQuery) -> tuple[QueryOutcome, ReadSet, str | None]:
         reads = ReadSet()
         path = query.key.path
         with (
