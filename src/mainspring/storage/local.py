@@ -4,8 +4,9 @@ An object is written to a temp file in ``<root>/.incoming/``, fsynced, then rena
 place (and the directory fsynced), so a reader never sees a partial object and a crash
 leaves at most a temp file, which ``list`` reports as incomplete for garbage collection.
 
-Beyond the contract, :meth:`LocalBlobStore.read_small` reads a small range in one synchronous
-call, for the serving endpoint (see there).
+Beyond the contract, for the serving endpoint: :meth:`LocalBlobStore.read_small` reads a small
+range in one synchronous call, and :meth:`LocalBlobStore.open_file` with :func:`read_range`
+does the same in two steps (see there).
 """
 
 from __future__ import annotations
@@ -14,21 +15,43 @@ import asyncio
 import errno
 import hashlib
 import os
+import stat
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from .base import CHUNK, BlobInfo, BlobNotFound, BlobStore, ListedBlob, check_key
 
-__all__ = ["SMALL_READ", "LocalBlobStore"]
+__all__ = ["SMALL_READ", "LocalBlobStore", "read_range"]
 
 _INCOMING = ".incoming"
 #: The most ``read_small`` reads at once. A page-cache read of 1 MiB takes ~0.1 ms, less than
 #: streaming it in CHUNKs through an ASGI server; the bound keeps a request's memory and the
 #: time it holds the event loop small.
 SMALL_READ = 2 * 1024 * 1024
-# Refuse to follow a symlink in the last path component (see read_small).
+# Refuse to follow a symlink in the last path component (see open_file).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _check_small(start: int, end: int) -> None:
+    if not 0 <= start <= end or end - start > SMALL_READ:
+        raise ValueError(f"small reads are of 0 to {SMALL_READ} bytes, not [{start}, {end})")
+
+
+def read_range(fd: int, start: int, end: int) -> bytes:
+    """Bytes ``[start, end)`` (at most SMALL_READ) of an open file, in one read unless the
+    read comes up short; shorter than asked only if the file is."""
+    _check_small(start, end)
+    data = os.pread(fd, end - start, start)
+    if 0 < len(data) < end - start:
+        # A short read (a signal, or the file is shorter): read on until EOF.
+        parts = [data]
+        done = start + len(data)
+        while done < end and (more := os.pread(fd, end - done, done)):
+            parts.append(more)
+            done += len(more)
+        data = b"".join(parts)
+    return data
 
 
 def _fsync_dir(path: Path) -> None:
@@ -110,44 +133,43 @@ class LocalBlobStore(BlobStore):
         finally:
             handle.close()
 
-    def read_small(self, key: str, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of the object in one synchronous read (at most SMALL_READ).
-
-        Not part of the BlobStore contract, which streams bounded chunks: the serving endpoint
-        uses it for small files, where one read on the event loop (a page-cache read of 1 MiB
-        takes ~0.1 ms) costs less than a thread hop or an iteration per chunk. The result is
-        shorter than asked only if the file is; BlobNotFound if there is no such object.
+    def open_file(self, key: str) -> tuple[int, int]:
+        """The object's file opened for reading: ``(descriptor, size)``; the caller closes the
+        descriptor. BlobNotFound if there is no such object. For the serving endpoint (with
+        :func:`read_range`), like :meth:`read_small`.
         """
-        if not 0 <= start <= end or end - start > SMALL_READ:
-            raise ValueError(f"read_small reads 0 to {SMALL_READ} bytes, not [{start}, {end})")
         # A flat key (every stored file's) names a file directly in the resolved root, so
         # refusing a symlink there (O_NOFOLLOW) is all of _path's check, without the syscalls
         # of its resolve(). Nested keys take the full check.
         path = str(self._path(key)) if "/" in key else self._root_prefix + check_key(key)
         try:
             fd = os.open(path, _OPEN_FLAGS)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError):
             raise BlobNotFound(f"no object {key!r}") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # a symlink: not an object of this store
                 raise BlobNotFound(f"no object {key!r}") from None
             raise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a folder (of nested keys) is not an object
+            os.close(fd)
+            raise BlobNotFound(f"no object {key!r}")
+        return fd, info.st_size
+
+    def read_small(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of the object in one synchronous read (at most SMALL_READ).
+
+        Not part of the BlobStore contract, which streams bounded chunks: the serving endpoint
+        reads small files so, where one read on the event loop (a page-cache read of 1 MiB
+        takes ~0.1 ms) costs less than a thread hop or an iteration per chunk. The result is
+        shorter than asked only if the file is; BlobNotFound if there is no such object.
+        """
+        _check_small(start, end)
+        fd, _ = self.open_file(key)
         try:
-            try:
-                data = os.pread(fd, end - start, start)
-            except IsADirectoryError:
-                raise BlobNotFound(f"no object {key!r}") from None
-            if len(data) < end - start and data:
-                # A short read (a signal, or the file is shorter): read on until EOF.
-                parts = [data]
-                done = start + len(data)
-                while done < end and (more := os.pread(fd, end - done, done)):
-                    parts.append(more)
-                    done += len(more)
-                data = b"".join(parts)
+            return read_range(fd, start, end)
         finally:
             os.close(fd)
-        return data
 
     async def stat(self, key: str) -> tuple[int, float] | None:
         try:
