@@ -8,10 +8,15 @@ dropped at teardown.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -65,3 +70,52 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def pg_url() -> Iterator[str]:
     """A fresh schema on PostgreSQL, for PostgreSQL-only tests (mark them ``postgres``)."""
     yield from _postgres_schema_url()
+
+
+# -- hangs: pytest-timeout (pyproject) dumps the threads and ends the run; an idle event loop
+# shows only ``select`` there, so every asyncio task's await chain is dumped just before.
+
+_TASK_DUMP_LEAD_S = 2.0
+_task_dump = pytest.StashKey[threading.Timer]()
+
+
+def _first(obj: object, *names: str) -> Any:
+    return next((v for n in names if (v := getattr(obj, n, None)) is not None), None)
+
+
+def _dump_asyncio_tasks() -> None:
+    """Each running loop's pending tasks, with the chain of awaits each is suspended in.
+
+    Runs on a timer thread, best effort: the loop goes on meanwhile."""
+    out = sys.__stderr__
+    assert out is not None
+    loops = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]
+    for loop in (loop for loop in loops if loop.is_running()):
+        print(f"+++ asyncio tasks of {loop!r}", file=out)
+        for task in asyncio.all_tasks(loop):
+            print(f"--- {task!r}", file=out)
+            awaiting: Any = task.get_coro()
+            while awaiting is not None:
+                frame = _first(awaiting, "cr_frame", "gi_frame", "ag_frame")
+                if frame is not None:
+                    code = frame.f_code
+                    print(f"    {code.co_filename}:{frame.f_lineno} in {code.co_name}", file=out)
+                awaiting = _first(awaiting, "cr_await", "gi_yieldfrom", "ag_await")
+    out.flush()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> None:
+    if settings.timeout > _TASK_DUMP_LEAD_S:
+        timer = threading.Timer(settings.timeout - _TASK_DUMP_LEAD_S, _dump_asyncio_tasks)
+        timer.daemon = True
+        timer.start()
+        item.stash[_task_dump] = timer
+    # None: pytest-timeout's own timer is set up too.
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    timer = item.stash.get(_task_dump, None)
+    if timer is not None:
+        timer.cancel()

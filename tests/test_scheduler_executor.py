@@ -149,6 +149,36 @@ async def test_stop_waits_for_running_work_then_settles_it(deployment: Deploymen
     assert final[slow] == "failed"
 
 
+async def test_stop_settles_what_a_claim_in_flight_committed(deployment: Deployment) -> None:
+    runtime, executor = await deployment.runtime(
+        ExecutorOptions(poll_ms=60_000, shutdown_grace_ms=100)
+    )
+    claimed, gate = asyncio.Event(), asyncio.Event()
+
+    def held(claim: Callable[..., Any]) -> Callable[..., Any]:
+        async def claim_then_wait(*args: Any) -> Any:
+            result = await claim(*args)  # committed: the rows are inProgress under our lease
+            if result[0] if isinstance(result, tuple) else result:
+                claimed.set()
+                await gate.wait()
+            return result
+
+        return claim_then_wait
+
+    # The window between a claim's commit and the start of its rows, held open.
+    executor.jobs.claim = held(executor.jobs.claim)
+    executor.jobs.claim_running_mutations = held(executor.jobs.claim_running_mutations)
+    job = await runtime.call(
+        "jobs:schedule", {"function": "jobs:sleepy", "args": {"tag": "s", "ms": 5000}}
+    )
+    await asyncio.wait_for(claimed.wait(), 5)
+    stopping = asyncio.create_task(executor.stop())
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.wait_for(stopping, 20)
+    assert (await states(runtime))[job] == "failed"  # settled by stop, not left inProgress
+
+
 async def test_several_executors_run_each_mutation_exactly_once(deployment: Deployment) -> None:
     options = ExecutorOptions(poll_ms=100, concurrency=8)
     first, _ = await deployment.runtime(options)

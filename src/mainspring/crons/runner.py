@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..scheduling.chores import sleep_until_at_most
 from .firing import fire_crons
 from .jobs import CronJob
 from .reconcile import Reconciled, reconcile
@@ -144,10 +145,10 @@ class CronRunner:
             except Exception as exc:
                 log.warning("firing crons failed: %s", exc)
                 deadline = clock.now_ms() + _ERROR_BACKOFF_MS
-            # Real time bounds the wait too: a virtual clock may never be advanced.
+            # Real time bounds the wait too: a virtual clock may never be advanced. (Not
+            # asyncio.wait_for, which can swallow stop()'s cancel: see sleep_until_at_most.)
             timeout = max(0.0, (deadline - clock.now_ms()) / 1000)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(clock.sleep_until(deadline), timeout=timeout + 0.05)
+            await sleep_until_at_most(clock, deadline, timeout + 0.05)
 
 
 def attach_crons(

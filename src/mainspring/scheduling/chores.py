@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..clock import Clock
 
-__all__ = ["Chore", "run_chores"]
+__all__ = ["Chore", "run_chores", "sleep_until_at_most"]
 
 
 @dataclass(frozen=True)
@@ -45,5 +45,21 @@ async def run_chores(clock: Clock, chores: Sequence[Chore], log: logging.Logger)
                     log.warning("%s failed: %s", chore.what, exc)
         wake = min(due)
         timeout = max(0.0, (wake - clock.now_ms()) / 1000)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(clock.sleep_until(wake), timeout=timeout + 0.05)
+        await sleep_until_at_most(clock, wake, timeout + 0.05)
+
+
+async def sleep_until_at_most(clock: Clock, when_ms: float, timeout_s: float) -> None:
+    """Sleep until ``when_ms`` on ``clock``, or for ``timeout_s`` of real time if sooner.
+
+    For loops that are stopped by cancelling them. Not ``asyncio.wait_for``: before Python
+    3.12 it swallows a cancellation that arrives in the loop iteration in which the sleep
+    ends (it returns normally), so the loop sleeps again and outlives the ``cancel()``. An
+    executor's upkeep was left running after ``stop()`` in about 2% of stops, and whatever
+    then waits for it without a bound hangs with the event loop idle: ``asyncio.Runner``'s
+    close (pytest-asyncio's loop teardown) cancels each task once and waits for them all.
+    ``asyncio.timeout`` awaits in the caller's own task and tells its expiry apart from a
+    cancellation.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await clock.sleep_until(when_ms)

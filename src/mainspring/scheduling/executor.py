@@ -101,10 +101,16 @@ class Executor:
             self._unsubscribe()
         if self._listening is not None:
             await self._listening.close()
-        for task in self._tasks:
-            task.cancel()
         if self._tasks:
-            # Bounded, like every wait at shutdown: a task stuck in a driver must not hang it.
+            dispatch, *chores = self._tasks
+            for task in chores:
+                task.cancel()
+            # The dispatcher is woken, not cancelled: it stops once its claim in flight is done,
+            # so the rows that claim committed are in self.running, settled below (cancelled
+            # mid-claim, they would stay inProgress until their lease expired). Bounded, like
+            # every wait at shutdown: a task stuck in a driver must not hang it.
+            if not (await asyncio.wait([dispatch], timeout=_STOP_TIMEOUT_S))[0]:
+                dispatch.cancel()
             _, stuck = await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT_S)
             for task in stuck:
                 log.warning("%s did not stop in time; left behind", task.get_name())
