@@ -73,29 +73,16 @@ class JobStore:
 
     async def claim(self, limit: int) -> list[dict[str, Any]]:
         """Mark up to ``limit`` due pending rows ``inProgress`` under our lease; return them."""
-
-        async def body(writer: DocumentWriter) -> list[dict[str, Any]]:
-            system = writer.system_writer()
-            now = self.runtime.clock.now_ms()
-            index = await system.index_for(TABLE, STATE_INDEX)
-            assert index is not None
-            lo, hi = _range("pending", through=now)
-            rows = await system.claim(index, lo, hi, limit)
-            lease = self._lease(now)
-            for row in rows:
-                await system.patch(row["_id"], {"state": state("inProgress"), "lease": lease})
-                await record_job_state(system, row, state("inProgress"), now)
-                row["state"], row["lease"] = state("inProgress"), lease
-            return rows
-
-        return await self.runtime.transact(body, label="claiming scheduled functions", claim=True)
+        rows, _ = await self.claim_running_mutations(limit, lambda row: None)
+        return rows
 
     async def claim_running_mutations(
         self, limit: int, mutation_of: Callable[[dict[str, Any]], MutationBody | None]
     ) -> tuple[list[dict[str, Any]], int]:
         """Claim like :meth:`claim`, and run the due mutations among the rows in the same
         transaction, marking them ``success`` — one commit for the lot. Only where claim
-        transactions are serializable (``Database.serializable_claims``).
+        transactions are serializable (``Database.serializable_claims``); with a
+        ``mutation_of`` that always says None it is the plain :meth:`claim`.
 
         ``mutation_of(row)`` is the body to run for a mutation row (None for the others,
         which are claimed as usual and returned). Returns those rows and how many mutations
@@ -126,7 +113,7 @@ class JobStore:
             return claimed, ran
 
         return await self.runtime.transact(
-            body, label="running due scheduled mutations", claim=True
+            body, label="claiming scheduled functions", claim=True
         )
 
     async def next_pending(self, after: float | None = None) -> float | None:

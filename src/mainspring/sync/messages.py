@@ -106,16 +106,7 @@ def mutation_failure(
     request_id: int, message: str, log_lines: list[str], data: Any = None, *, has_data: bool
 ) -> str:
     """A mutation that failed (nothing was committed)."""
-    message_json: dict[str, Any] = {
-        "type": "MutationResponse",
-        "requestId": request_id,
-        "success": False,
-        "result": message,
-        "logLines": log_lines,
-    }
-    if has_data:
-        message_json["errorData"] = data
-    return dump(message_json)
+    return _response("MutationResponse", request_id, False, message, log_lines, data, has_data)
 
 
 def action_response(
@@ -128,8 +119,20 @@ def action_response(
     has_data: bool = False,
 ) -> str:
     """An action's outcome: ``result`` is its value (convex JSON) or error message."""
+    return _response("ActionResponse", request_id, success, result, log_lines, data, has_data)
+
+
+def _response(
+    kind: str,
+    request_id: int,
+    success: bool,
+    result: Any,
+    log_lines: list[str],
+    data: Any,
+    has_data: bool,
+) -> str:
     message: dict[str, Any] = {
-        "type": "ActionResponse",
+        "type": kind,
         "requestId": request_id,
         "success": success,
         "result": result,
