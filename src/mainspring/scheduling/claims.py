@@ -112,9 +112,7 @@ class JobStore:
                     ran += 1
             return claimed, ran
 
-        return await self.runtime.transact(
-            body, label="claiming scheduled functions", claim=True
-        )
+        return await self.runtime.transact(body, label="claiming scheduled functions", claim=True)
 
     async def next_pending(self, after: float | None = None) -> float | None:
         """The earliest ``scheduledTime`` of a pending row (later than ``after``), if any."""
