@@ -50,6 +50,7 @@ ANNOUNCE_S = 10.0
 #: … and how long writers believe it.
 PRESENCE_S = 30.0
 _ASK = "?"
+_STOP_TIMEOUT_S = 5.0
 #: SQLite: a change this long after our last commit cannot be ours …
 LOCAL_WINDOW_S = 1.0
 #: … and ambiguous ones re-run everything at most this often.
@@ -93,7 +94,8 @@ class Fanout:
         tasks = [t for t in (self._task, *self._background) if t is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)  # bounded, as every stop
         for listening in self._listenings:
             await listening.close()
         self._listenings = []
@@ -148,8 +150,11 @@ class Fanout:
 
     async def _announce_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: before Python 3.12 wait_for can swallow the
+            # cancel that stop() sends (see scheduling.chores.sleep_until_at_most).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._announce.wait(), timeout=ANNOUNCE_S)
+                async with asyncio.timeout(ANNOUNCE_S):
+                    await self._announce.wait()
             self._announce.clear()
             if len(self._hub.queries):
                 await self._notify(PRESENCE, self._me)
