@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..clock import Clock
 
-__all__ = ["Chore", "run_chores", "sleep_until_at_most"]
+__all__ = ["Chore", "run_chores", "sleep_until_at_most", "stop_loops"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,25 @@ async def sleep_until_at_most(clock: Clock, when_ms: float, timeout_s: float) ->
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout_s):
             await clock.sleep_until(when_ms)
+
+
+async def stop_loops(
+    tasks: Sequence[asyncio.Task[None]], timeout_s: float, log: logging.Logger
+) -> None:
+    """Stop a dispatch loop (``tasks[0]``, already told to stop) and its chores (the rest).
+
+    The chores are cancelled; the dispatch loop is waited for, not cancelled, so that a claim
+    in flight commits and its work is settled by the caller (cancelled mid-claim, claimed
+    work would wait for its lease to expire). Every wait is bounded: a task stuck in a
+    driver must not hang shutdown.
+    """
+    if not tasks:
+        return
+    dispatch, *chores = tasks
+    for task in chores:
+        task.cancel()
+    if not (await asyncio.wait([dispatch], timeout=timeout_s))[0]:
+        dispatch.cancel()
+    _, stuck = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in stuck:
+        log.warning("%s did not stop in time; left behind", task.get_name())

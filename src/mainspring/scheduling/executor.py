@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..db.base import Listening
+from .chores import stop_loops
 from .claims import JobStore
 from .jobs import NOTIFY_CHANNEL, STOPPED_ERROR, failed
 from .outcomes import Completer
@@ -101,19 +102,9 @@ class Executor:
             self._unsubscribe()
         if self._listening is not None:
             await self._listening.close()
-        if self._tasks:
-            dispatch, *chores = self._tasks
-            for task in chores:
-                task.cancel()
-            # The dispatcher is woken, not cancelled: it stops once its claim in flight is done,
-            # so the rows that claim committed are in self.running, settled below (cancelled
-            # mid-claim, they would stay inProgress until their lease expired). Bounded, like
-            # every wait at shutdown: a task stuck in a driver must not hang it.
-            if not (await asyncio.wait([dispatch], timeout=_STOP_TIMEOUT_S))[0]:
-                dispatch.cancel()
-            _, stuck = await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT_S)
-            for task in stuck:
-                log.warning("%s did not stop in time; left behind", task.get_name())
+        # The dispatch loop (first) was woken and finishes its claim in flight, so what it
+        # committed is in self.running and settled below; the chores are cancelled.
+        await stop_loops(self._tasks, _STOP_TIMEOUT_S, log)
         self._tasks = []
         await self._settle_running(self.options.shutdown_grace_ms / 1000)
         await self.completer.close()
