@@ -199,6 +199,43 @@ async def test_several_executors_run_each_mutation_exactly_once(deployment: Depl
     assert sorted(runs) == sorted(str(i) for i in range(100))
 
 
+async def test_due_mutations_share_a_commit_and_a_failure_stays_its_own(
+    deployment: Deployment,
+) -> None:
+    runtime, executor = await deployment.runtime()
+    tags = [{"tag": str(i)} for i in range(8)]
+    await runtime.call("jobs:schedule_many", {"function": "jobs:record", "args": tags})
+    write_transactions = 0
+    database = runtime.database
+    opened = database.transaction, database.claim_transaction
+
+    def counting(open_one: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            nonlocal write_transactions
+            write_transactions += kwargs.get("write", True)
+            return open_one(*args, **kwargs)
+
+        return wrapped
+
+    database.transaction, database.claim_transaction = map(counting, opened)  # type: ignore[method-assign]
+    assert await executor.run_due() == 8
+    # The claim, then (where claims are not serializable) one transaction for all eight.
+    assert 1 <= write_transactions <= 2
+    assert set((await states(runtime)).values()) == {"success"}
+
+    # One of a batch fails: it alone is failed (its write rolled back), the rest commit.
+    more = [{"tag": f"more {i}"} for i in range(4)]
+    await runtime.call("jobs:schedule_many", {"function": "jobs:record", "args": more})
+    bad = {"function": "jobs:record_then_fail", "args": {"tag": "bad", "message": "no"}}
+    failing = await runtime.call("jobs:schedule", bad)
+    assert await executor.run_due() == 5
+    rows = {row["_id"]: row for row in await runtime.call("jobs:all_scheduled", {})}
+    assert rows[failing]["state"] == {"kind": "failed", "error": "no"}
+    assert [r["state"]["kind"] for i, r in rows.items() if i != failing] == ["success"] * 12
+    recorded = sorted(r["tag"] for r in await runtime.call("jobs:runs", {}))
+    assert recorded == sorted([str(i) for i in range(8)] + [f"more {i}" for i in range(4)])
+
+
 async def _state_is(runtime: Runtime, job: str, kind: str) -> bool:
     row = await runtime.call("jobs:scheduled", {"id": job})
     return row is not None and row["state"]["kind"] == kind

@@ -124,20 +124,34 @@ class JobStore:
             rows = await system.scan(index, lo, hi, False, 1)
         return float(rows[0][1]["scheduledTime"]) if rows else None
 
-    async def run_mutation(self, job_id: str, run: Any) -> bool:
+    async def run_mutation(self, job_id: str, run: MutationBody) -> bool:
         """In one transaction: check we still own the row, ``await run(writer)``, mark the
         row ``success``. False (nothing run) if the row is no longer ours."""
+        return await self.run_mutations([(job_id, run)], label=f"scheduled function {job_id}") == 1
 
-        async def body(writer: DocumentWriter) -> bool:
+    async def run_mutations(
+        self, batch: Sequence[tuple[str, MutationBody]], *, label: str | None = None
+    ) -> int:
+        """:meth:`run_mutation` for several rows in one transaction — one commit for the lot;
+        rows no longer ours are skipped. Returns how many ran. An exception from any body
+        rolls all of them back and propagates."""
+
+        async def body(writer: DocumentWriter) -> int:
             system = writer.system_writer()
-            row = await system.get(job_id)
-            if row is None or not self.owns(row):
-                return False
-            await run(writer)
-            await self._set(system, row, state("success"))
-            return True
+            if len(batch) > 1:
+                await system.prefetch([job_id for job_id, _ in batch])
+            ran = 0
+            for job_id, run in batch:
+                row = await system.get(job_id)
+                if row is None or not self.owns(row):
+                    continue
+                await run(writer)
+                await self._set(system, row, state("success"))
+                ran += 1
+            return ran
 
-        return await self.runtime.transact(body, label=f"scheduled function {job_id}")
+        label = label or f"{len(batch)} scheduled mutations"
+        return await self.runtime.transact(body, label=label)
 
     async def finish(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
         """Record finished runs (one transaction); rows no longer ours are left alone."""

@@ -7,9 +7,11 @@ take due rows in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any numbe
 processes share the work without waiting on each other) and mark them ``inProgress`` under
 a lease that :class:`~mainspring.scheduling.upkeep.Upkeep` renews while they run.
 
-Where claims are serializable (SQLite, a single writer), due *mutations* are not handed to
-tasks: they run inside the claim's own transaction and are marked ``success`` there, so a
-batch of them costs one commit instead of two each (:meth:`JobStore.claim_running_mutations`).
+Due *mutations* are not run one transaction each. Where claims are serializable (SQLite, a
+single writer) they run inside the claim's own transaction and are marked ``success`` there
+(:meth:`JobStore.claim_running_mutations`); elsewhere the mutations of one claim run
+together in one serializable transaction (:meth:`JobRunner.run_batch`). Either way a batch
+costs one or two commits instead of two per mutation.
 
 The test harness drives the same code without background tasks: :meth:`Executor.run_due`.
 """
@@ -171,10 +173,19 @@ class Executor:
                 return [self._start(row) for row in rows]
         rows = await self.jobs.claim(free)
         self._saturated = len(rows) == free
-        return [self._start(row) for row in rows]
+        # The claimed mutations run together, in one transaction: one commit, not one each.
+        batch = [row for row in rows if self.runner.kind_of(row) == "mutation"]
+        if len(batch) < 2:
+            return [self._start(row) for row in rows]
+        batched = asyncio.create_task(self.runner.run_batch(batch), name="scheduled mutations")
+        others = [self._start(row) for row in rows if self.runner.kind_of(row) != "mutation"]
+        return [self._track(row, batched) for row in batch] + others
 
     def _start(self, row: dict[str, Any]) -> asyncio.Task[None]:
         task = asyncio.create_task(self.runner.run(row), name=f"scheduled {row['name']}")
+        return self._track(row, task)
+
+    def _track(self, row: dict[str, Any], task: asyncio.Task[None]) -> asyncio.Task[None]:
         expires = float(row["lease"]["expires"])
         self.running[row["_id"]] = Running(task, self.runner.kind_of(row), expires)
         task.add_done_callback(functools.partial(self._job_done, row["_id"]))

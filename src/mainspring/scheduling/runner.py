@@ -69,6 +69,21 @@ class JobRunner:
         else:
             await self._action(job_id, definition, args)
 
+    async def run_batch(self, rows: list[dict[str, Any]]) -> None:
+        """Run claimed mutation rows in one transaction, one commit for all of them. If any
+        of them fails, all roll back and each runs alone (:meth:`run`), so a failure is
+        retried, or recorded, for its own row only."""
+        await self.runtime.env.refresh_if_stale()
+        batch = [(row["_id"], body) for row in rows if (body := self.mutation_of(row))]
+        if len(batch) == len(rows):
+            try:
+                await self.jobs.run_mutations(batch)
+                return
+            except Exception as exc:
+                log.debug("%d scheduled mutations failed together (%s); one by one", len(rows), exc)
+        for row in rows:
+            await self.run(row)
+
     def mutation_of(self, row: dict[str, Any]) -> MutationBody | None:
         """The body that runs ``row``'s function in a given transaction, if it is a mutation
         of this app (None for actions and unknown functions)."""
