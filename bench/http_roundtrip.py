@@ -2,7 +2,9 @@
 
 Measures throughput and p50/p99 latency with ``wrk`` at concurrency 1 and 32, on SQLite and
 PostgreSQL, beside a bare Starlette endpoint returning the same JSON and beside ``pgbench``
-running a one-insert script — all in the same run, on this machine.
+running a one-insert script — all in the same run, on this machine. A third baseline is the
+floor for any Python server: a bare Starlette endpoint that runs pgbench's INSERT itself on a
+pooled psycopg connection.
 
     python bench/http_roundtrip.py [--seconds 10] [--pg postgresql://postgres@127.0.0.1/test]
 
@@ -96,12 +98,18 @@ def wrk(url: str, body: str, connections: int, seconds: int) -> tuple[float, flo
     return rps, pct("50"), pct("99")
 
 
-def pgbench(url: str, connections: int, seconds: int) -> float:
+def bench_items(url: str, *, create: bool) -> None:
+    """(Re)create, or drop, pgbench's table."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_items")
-        conn.execute("CREATE TABLE bench_items (id bigserial PRIMARY KEY, value text NOT NULL)")
+        if create:
+            conn.execute("CREATE TABLE bench_items (id bigserial PRIMARY KEY, value text NOT NULL)")
+
+
+def pgbench(url: str, connections: int, seconds: int) -> float:
+    bench_items(url, create=True)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write('INSERT INTO bench_items (value) VALUES (\'{"n":1,"s":"hello"}\');\n')
     out = subprocess.run(
@@ -123,8 +131,7 @@ def pgbench(url: str, connections: int, seconds: int) -> float:
         check=True,
     ).stdout
     os.unlink(script.name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP TABLE bench_items")
+    bench_items(url, create=False)
     return float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
@@ -156,6 +163,31 @@ def main() -> None:
         bare.terminate()
         bare.wait()
     pg_tps = {c: pgbench(opts.pg, c, opts.seconds) for c in (1, 32)}
+    # The floor for any Python server: pgbench's INSERT behind a bare Starlette endpoint.
+    bench_items(opts.pg, create=True)
+    floor_port = free_port()
+    floor = start(["bare-insert", opts.pg, str(floor_port)], floor_port)
+    try:
+        floor_rps = {
+            c: wrk(f"http://127.0.0.1:{floor_port}/api/mutation", MUTATION_BODY, c, opts.seconds)
+            for c in (1, 32)
+        }
+    finally:
+        floor.terminate()
+        floor.wait()
+        bench_items(opts.pg, create=False)
+    for c, (rps, p50, p99) in floor_rps.items():
+        rows.append(
+            (
+                "insert bare+psycopg",
+                str(c),
+                f"{rps:,.0f}",
+                f"{p50:.2f}",
+                f"{p99:.2f}",
+                f"pgbench insert {pg_tps[c]:,.0f}",
+                f"{rps / pg_tps[c]:.0%}",
+            )
+        )
     for name, url in backends.items():
         port = free_port()
         server = start(["mainspring", str(work / "backend"), url], port)
@@ -211,6 +243,11 @@ def main() -> None:
     )
     print(f"\nbare Starlette: {bare_line}")
     print("pgbench one-insert: " + ", ".join(f"c={c}: {v:,.0f} tps" for c, v in pg_tps.items()))
+    ours = {int(r[1]): float(r[2].replace(",", "")) for r in rows if r[0] == "insert postgres"}
+    print(
+        "insert postgres / bare Starlette + psycopg INSERT (the floor): "
+        + ", ".join(f"c={c}: {ours[c] / floor_rps[c][0]:.0%}" for c in ours)
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ Write transactions run at SERIALIZABLE and read transactions at REPEATABLE READ,
 runtime retries the mutation. Transactions run in psycopg's pipeline mode: statements whose
 results nobody reads (BEGIN, writes, COMMIT) are queued, not waited for, so a read-modify-write
 mutation costs two or three round trips; statements are prepared on the server.
+
+Nothing is sent before a transaction's first read: writes wait. A write transaction that
+never read and wrote one statement (a mutation that only inserts one document) sends just
+that statement, outside pipeline mode; it is a transaction of its own, and serializable,
+since the pool's connections default to SERIALIZABLE (every explicit BEGIN names its level).
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ _BEGIN_WRITE = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 # Claims lock rows with SKIP LOCKED, which needs READ COMMITTED to neither wait nor conflict.
 _BEGIN_CLAIM = "BEGIN ISOLATION LEVEL READ COMMITTED"
+_SERIALIZABLE = "-c default_transaction_isolation=serializable"
 _CLAIM = """SELECT e.key, d.id, d.table_number, d.creation_time, d.value
     FROM ms_index_entries e JOIN ms_documents d ON d.id = e.doc_id
     WHERE e.index_id = %s AND e.key >= %s {hi} ORDER BY e.key LIMIT %s
@@ -120,13 +126,39 @@ def _rows(doc_id: str, entries: Sequence[IndexEntry]) -> list[Any]:
 
 
 class _PgTransaction(Transaction):
-    def __init__(self, conn: psycopg.AsyncConnection[Any], schema: str | None = None) -> None:
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        schema: str | None,
+        begin: str,
+        stack: contextlib.AsyncExitStack,
+    ) -> None:
         self.conn = conn
         self.schema = schema
         # The first error poisons the transaction: a conflict user code swallowed still fails.
         self.failed: DatabaseError | None = None
+        self._begin = begin
+        self._stack = stack
+        self._pipeline: psycopg.AsyncPipeline | None = None  # None: nothing sent yet
+        self._held: list[tuple[str, Sequence[Any]]] = []  # writes made before any read
 
     async def _run(self, query: str, params: Sequence[Any] = (), fetch: bool = False) -> list[Any]:
+        if self._pipeline is None:
+            if not fetch:
+                self._held.append((query, params))
+                return []
+            await self._open()
+        return await self._send(query, params, fetch)
+
+    async def _open(self) -> None:
+        """Enter pipeline mode and queue BEGIN, then the held writes."""
+        self._pipeline = await self._stack.enter_async_context(self.conn.pipeline())
+        await self.conn.execute(self._begin, prepare=False)
+        held, self._held = self._held, []
+        for query, params in held:
+            await self._send(query, params)
+
+    async def _send(self, query: str, params: Sequence[Any] = (), fetch: bool = False) -> list[Any]:
         try:
             cursor = await self.conn.execute(query, params, prepare=True)
             # In pipeline mode a queued statement's error surfaces at the next fetch.
@@ -134,6 +166,31 @@ class _PgTransaction(Transaction):
         except psycopg.Error as exc:
             self.failed = self.failed or _translate(exc)
             raise self.failed from exc
+
+    async def commit(self) -> None:
+        """Send what is held and COMMIT (see the module docstring for the one-statement case)."""
+        if self._pipeline is None:
+            if not self._held:
+                return  # nothing was read or written: nothing to send
+            if len(self._held) == 1 and self._begin == _BEGIN_WRITE:
+                await self._send(*self._held[0])  # autocommit, at the default SERIALIZABLE
+                return
+            await self._open()
+        assert self._pipeline is not None
+        await self.conn.execute("COMMIT", prepare=False)
+        await self._pipeline.sync()  # the COMMIT's outcome, and errors nobody fetched
+
+    async def abandon(self) -> None:
+        """After a failure: drain what it aborted (psycopg would log each) and roll back, so
+        the pool gets an idle connection."""
+        if self._pipeline is None:
+            return  # nothing was sent, or one autocommit statement that failed whole
+        with contextlib.suppress(psycopg.Error):
+            await self._pipeline.sync()
+        if self.conn.info.transaction_status in _OPEN:
+            with contextlib.suppress(psycopg.Error):
+                await self.conn.execute("ROLLBACK", prepare=False)
+                await self._pipeline.sync()
 
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self._run(query, params, fetch=True)
@@ -276,10 +333,13 @@ class PostgresDatabase(Database):
             self.max_size = int(ours.get("pool_max_size", max_size))
         except ValueError as exc:
             raise DatabaseError(f"pool_min_size and pool_max_size must be integers: {exc}") from exc
-        self._kwargs: dict[str, Any] = dict(_CONNECT)
-        if self.schema is not None:  # in the startup packet: no round trip per connection
-            options = f"{dict(query).get('options', '')} -c search_path={self.schema}"
-            self._kwargs["options"] = options.strip()
+        # Settings go in the startup packet: no round trip per connection.
+        options = dict(query).get("options", "")
+        if self.schema is not None:
+            options += f" -c search_path={self.schema}"
+        self._kwargs: dict[str, Any] = {**_CONNECT, "options": options.strip()}
+        # Only for the pool's transactions (see the module docstring), not the migration's.
+        self._pool_kwargs = {**self._kwargs, "options": f"{options} {_SERIALIZABLE}".strip()}
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 
     def __repr__(self) -> str:
@@ -294,7 +354,7 @@ class PostgresDatabase(Database):
             raise DatabaseError(f"cannot open PostgreSQL at {self.display_url}: {exc}") from exc
         self._pool = AsyncConnectionPool(
             self.conninfo,
-            kwargs=self._kwargs,
+            kwargs=self._pool_kwargs,
             min_size=self.min_size,
             max_size=self.max_size,
             open=False,
@@ -334,24 +394,15 @@ class PostgresDatabase(Database):
         if self._pool is None:
             raise DatabaseError("the database is not open")
         try:
-            async with self._pool.connection() as conn, conn.pipeline() as pipeline:
-                tx = _PgTransaction(conn, self.schema)
+            async with self._pool.connection() as conn, contextlib.AsyncExitStack() as stack:
+                tx = _PgTransaction(conn, self.schema, begin, stack)
                 try:
-                    await conn.execute(begin, prepare=False)
                     yield tx
                     if tx.failed is not None:
                         raise tx.failed
-                    await conn.execute("COMMIT", prepare=False)
-                    await pipeline.sync()  # the COMMIT's outcome, and errors nobody fetched
+                    await tx.commit()
                 except BaseException:
-                    # Drain what the failure aborted (psycopg would log each), then hand the
-                    # pool an idle connection.
-                    with contextlib.suppress(psycopg.Error):
-                        await pipeline.sync()
-                    if conn.info.transaction_status in _OPEN:
-                        with contextlib.suppress(psycopg.Error):
-                            await conn.execute("ROLLBACK", prepare=False)
-                            await pipeline.sync()
+                    await tx.abandon()
                     raise
         except psycopg.Error as exc:  # also the pool's PoolTimeout when the server is gone
             raise _translate(exc) from exc
