@@ -6,17 +6,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 from starlette.datastructures import Headers
 
 from mainspring.config import load_settings
 from mainspring.errors import ValidationError
-from mainspring.server.storage_serve import UNSATISFIABLE, parse_range
+from mainspring.server.storage_serve import UNSATISFIABLE, _query_params, parse_range
 from mainspring.server.storage_upload import expected_sha256
 from mainspring.storage.chunks import as_chunks
-from mainspring.storage.local import LocalBlobStore
+from mainspring.storage.local import MAP_FROM, SMALL_READ, LocalBlobStore, map_range
 from mainspring.storage.media import (
     check_patterns,
     content_disposition,
@@ -169,3 +171,35 @@ def test_storage_settings(tmp_path: Path) -> None:
     assert (s3.kind, s3.bucket, s3.endpoint) == ("s3", "media", "http://127.0.0.1:9")  # type: ignore[attr-defined]
     with pytest.raises(Exception, match="http:// or https:// URL"):
         load_settings({"app_dir": str(tmp_path), "site_url": "files.example.com"}, env={})
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(0, 10), (0, MAP_FROM), (1, MAP_FROM + 1), (5000, 5000 + SMALL_READ), (70_000, 300_000)],
+)
+def test_map_range_gives_the_bytes_of_a_read(tmp_path: Path, start: int, end: int) -> None:
+    data = os.urandom(3 * 1024 * 1024)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    body = map_range(fd, start, end)
+    os.close(fd)  # the mapping outlives the descriptor
+    path.unlink()  # and the name (blobs are deleted by unlink while being sent)
+    assert isinstance(body, memoryview) == (end - start >= MAP_FROM)
+    assert bytes(body) == data[start:end]
+    with pytest.raises(ValueError, match="small reads"):
+        map_range(0, 0, SMALL_READ + 1)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "exp=1795503600000&sig=9QQ9v22sD902zy3R_-",
+        "filename=r%C3%A9sum%C3%A9+final.pdf&sig=a&sig=b",
+        "a=&b&=c&&d=%2B1+2",
+        "x%3Dy=1%262",
+    ],
+)
+def test_serving_query_params_parse_as_starlette_does(query: str) -> None:
+    assert _query_params(query) == dict(parse_qsl(query, keep_blank_values=True))

@@ -6,7 +6,7 @@ leaves at most a temp file, which ``list`` reports as incomplete for garbage col
 
 Beyond the contract, for the serving endpoint: :meth:`LocalBlobStore.read_small` reads a small
 range in one synchronous call, and :meth:`LocalBlobStore.open_file` with :func:`read_range`
-does the same in two steps (see there).
+or :func:`map_range` does the same in two steps (see there).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import mmap
 import os
 import stat
 import uuid
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from .base import CHUNK, BlobInfo, BlobNotFound, BlobStore, ListedBlob, check_key
 
-__all__ = ["SMALL_READ", "LocalBlobStore", "read_range"]
+__all__ = ["MAP_FROM", "SMALL_READ", "LocalBlobStore", "map_range", "read_range"]
 
 _INCOMING = ".incoming"
 #: The most ``read_small`` reads at once. A page-cache read of 1 MiB takes ~0.1 ms, less than
@@ -52,6 +53,30 @@ def read_range(fd: int, start: int, end: int) -> bytes:
             done += len(more)
         data = b"".join(parts)
     return data
+
+
+#: From this size on :func:`map_range` maps a range instead of reading it.
+MAP_FROM = 128 * 1024
+# Fault the pages in at once: the socket write that follows then copies from mapped memory.
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+
+
+def map_range(fd: int, start: int, end: int) -> bytes | memoryview:
+    """Bytes ``[start, end)`` (at most SMALL_READ) of an open file, for sending: a range of
+    MAP_FROM bytes or more is a view of the file mapped into memory, so the page cache is
+    copied once (into the socket) instead of twice; smaller ones are read. The caller may
+    close ``fd`` at once; the mapping lives as long as the view.
+
+    Only for files that are never truncated in place, as this store's are (written to a temp
+    file and renamed, removed by unlink): reading a mapped page that a truncation cut off
+    raises SIGBUS. The caller checked the file holds ``end`` bytes.
+    """
+    _check_small(start, end)
+    if end - start < MAP_FROM:
+        return read_range(fd, start, end)
+    offset = start - start % mmap.ALLOCATIONGRANULARITY
+    mapped = mmap.mmap(fd, end - offset, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=offset)
+    return memoryview(mapped)[start - offset :]
 
 
 def _fsync_dir(path: Path) -> None:

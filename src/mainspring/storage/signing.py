@@ -15,7 +15,6 @@ verifies alike and nothing leaves the server but signatures.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 
@@ -49,7 +48,7 @@ class Signer:
     def sign(self, *parts: str) -> str:
         """The signature of ``parts`` (joined unambiguously)."""
         message = "\x1f".join(parts).encode()
-        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
+        digest = hmac.digest(self._secret, message, "sha256")  # one C call (OpenSSL's HMAC)
         return base64.urlsafe_b64encode(digest).decode()[:_SIGNATURE_CHARS]
 
     def verify(self, signature: str | None, *parts: str) -> bool:
