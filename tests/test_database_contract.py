@@ -233,6 +233,38 @@ async def test_raw_rollback_on_error_and_read_only(database_url: str) -> None:
         await db.close()
 
 
+async def test_raw_writes_before_any_read_commit_whole_or_not_at_all(database_url: str) -> None:
+    """PostgreSQL holds writes until the first read or the commit (and sends a lone write as
+    one statement): what a transaction wrote is still all, or nothing, and read back inside."""
+    db = open_database(database_url)
+    await db.open()
+    try:
+        async with db.transaction(write=True) as tx:
+            await tx.insert(doc(1), [(1, b"one")])  # alone: one statement
+        with pytest.raises(DatabaseError, match=r"duplicate key|UNIQUE") as info:
+            async with db.transaction(write=True) as tx:
+                await tx.insert(doc(1), [])  # fails at the commit, when it is sent
+        assert not isinstance(info.value, RetryableConflict)
+        with pytest.raises(RuntimeError, match="boom"):
+            async with db.transaction(write=True) as tx:
+                for n in range(10, 50):  # more than are held: some were sent
+                    await tx.insert(doc(n), [(1, f"k{n}".encode())])
+                raise RuntimeError("boom")
+        async with db.transaction(write=True) as tx:
+            for n in range(100, 140):
+                await tx.insert(doc(n), [(1, f"k{n}".encode())])
+            await tx.update("doc00001", '{"n":-1}', [(1, b"one")], [(1, b"uno")])
+            assert (await tx.get("doc00001")) == StoredDocument(
+                "doc00001", 10_000, 1001.0, '{"n":-1}'
+            )
+        async with db.transaction(write=False) as tx:
+            keys = [key for key, _ in await tx.scan(1, b"", None, False, 100)]
+            assert keys == sorted([b"uno", *(f"k{n}".encode() for n in range(100, 140))])
+            assert await tx.get("doc00010") is None
+    finally:
+        await db.close()
+
+
 async def test_raw_concurrent_read_modify_write_is_serializable(database_url: str) -> None:
     """Two transactions that read, wait for each other, then write: no update may be lost."""
     db = open_database(database_url)

@@ -67,6 +67,8 @@ _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 # Claims lock rows with SKIP LOCKED, which needs READ COMMITTED to neither wait nor conflict.
 _BEGIN_CLAIM = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _SERIALIZABLE = "-c default_transaction_isolation=serializable"
+# Writes held before the first read: past this many they go (a loop of inserts is not kept).
+_HOLD_AT_MOST = 32
 _CLAIM = """SELECT e.key, d.id, d.table_number, d.creation_time, d.value
     FROM ms_index_entries e JOIN ms_documents d ON d.id = e.doc_id
     WHERE e.index_id = %s AND e.key >= %s {hi} ORDER BY e.key LIMIT %s
@@ -144,7 +146,7 @@ class _PgTransaction(Transaction):
 
     async def _run(self, query: str, params: Sequence[Any] = (), fetch: bool = False) -> list[Any]:
         if self._pipeline is None:
-            if not fetch:
+            if not fetch and len(self._held) < _HOLD_AT_MOST:
                 self._held.append((query, params))
                 return []
             await self._open()
