@@ -5,7 +5,9 @@
 * download MB/s of the same files (``curl`` GET of a signed serving URL) beside nginx serving
   the very same blob file (a generated config on a free loopback port, run in the foreground
   and stopped afterwards);
-* 10 KB uploads per second at concurrency 32 (httpx, upload URLs made beforehand).
+* 10 KB uploads per second at concurrency 32 (httpx, upload URLs made beforehand);
+* for 10 MB and more, the upload rate of a bare uvicorn endpoint that reads the body and
+  discards it (no hashing, no file, no fsync): what any ASGI endpoint here can take in.
 
     python bench/storage_throughput.py [--sizes 1,100,1024] [--small 2000]
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import shutil
 import socket
@@ -43,6 +46,22 @@ runtime = Runtime(load_app(app_dir), open_database(db), admin_key=key,
                   max_upload_bytes=4 << 30)
 uvicorn.run(create_app(runtime), host="127.0.0.1", port=int(port), log_level="warning",
             access_log=False)
+"""
+# The most any ASGI endpoint here can take an upload at: uvicorn reading the body, discarding it.
+SINK = """
+import sys, uvicorn
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    headers = [(b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 NGINX = """
 {user}
@@ -116,6 +135,25 @@ def curl_speed(args: list[str]) -> float:
     return float(out.stdout.decode().strip())
 
 
+def curl_upload_speed(source: Path, url: str) -> float:
+    """Bytes per second curl reports for one upload of ``source`` to ``url``."""
+    out = subprocess.run(
+        ["curl", "-sS", "--fail", "-o", "/dev/null", "-X", "POST", "-T", str(source),
+         "-H", "Content-Type: application/octet-stream", "-w", "%{speed_upload}", url],
+        capture_output=True,
+        check=True,
+    )  # fmt: skip
+    return float(out.stdout.decode().strip())
+
+
+def sha256_rate() -> float:
+    """Bytes per second this machine hashes with SHA-256 (which every upload must)."""
+    data = os.urandom(64 * 1024 * 1024)
+    start = time.perf_counter()
+    hashlib.sha256(data).hexdigest()
+    return len(data) / (time.perf_counter() - start)
+
+
 def dd_rate(target: Path, mb: int) -> float:
     start = time.perf_counter()
     subprocess.run(
@@ -181,6 +219,7 @@ def main() -> None:
         ]
     )
     nginx: subprocess.Popen[bytes] | None = None
+    sink: subprocess.Popen[bytes] | None = None
     rows: list[tuple[str, float, str, float]] = []
     try:
         wait_port(port, server, "mainspring")
@@ -192,6 +231,9 @@ def main() -> None:
         blobs.mkdir(exist_ok=True)
         nginx = subprocess.Popen([nginx_bin, "-c", str(conf), "-p", str(work)])
         wait_port(nginx_port, nginx, "nginx")
+        sink_port = free_port()
+        sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
+        wait_port(sink_port, sink, "the sink")
         for mb in (int(s) for s in options.sizes.split(",")):
             source = work / f"source-{mb}.bin"
             with open(source, "wb") as out:
@@ -200,6 +242,7 @@ def main() -> None:
                     out.write(chunk)
             runs = options.repeat_small_files if mb < 10 else 1
             up: list[float] = []
+            sunk: list[float] = []
             down: list[float] = []
             ngx: list[float] = []
             disk: list[float] = []
@@ -217,6 +260,8 @@ def main() -> None:
                 )  # fmt: skip
                 body, speed = result.stdout.decode().rsplit("\n", 1)
                 up.append(float(speed))
+                if mb >= 10:
+                    sunk.append(curl_upload_speed(source, f"http://127.0.0.1:{sink_port}/"))
                 storage_id = httpx.Response(200, content=body).json()["storageId"]
                 serve = str(
                     admin_call(
@@ -233,11 +278,15 @@ def main() -> None:
             source.unlink()
             label = f"{mb} MB" if mb < 1024 else f"{mb // 1024} GB"
             rows.append((f"upload {label}", _mean(up), "dd fdatasync", _mean(disk)))
+            if sunk:
+                rows.append((f"upload {label}", _mean(up), "bare sink", _mean(sunk)))
             rows.append((f"download {label}", _mean(down), "nginx", _mean(ngx)))
         per_s = asyncio.run(small_uploads(base, options.small, 32))
     finally:
         if nginx is not None:
             stop(nginx)
+        if sink is not None:
+            stop(sink)
         stop(server)
         shutil.rmtree(work, ignore_errors=True)
     MB = 1024 * 1024
@@ -251,6 +300,7 @@ def main() -> None:
             f" | {ours / theirs:>4.0%}"
         )
     lines.append(f"{'10 KB uploads':<16} | {per_s:>6.0f} /s   | concurrency 32          |")
+    lines.append(f"\nSHA-256 on this machine (one core): {sha256_rate() / MB:,.0f} MB/s")
     print(textwrap.dedent("\n".join(lines)))
 
 
