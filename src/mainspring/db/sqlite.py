@@ -1,8 +1,9 @@
 """The embedded default: one SQLite file in WAL mode.
 
 One write transaction at a time (an asyncio lock in-process, ``BEGIN IMMEDIATE`` across
-processes) makes mutations serializable; each read transaction holds a WAL snapshot on its
-own connection. Statements run on the event loop thread: they take microseconds, and a busy
+processes) makes mutations serializable, and write transactions that queue share a COMMIT
+(:mod:`~mainspring.db.sqlite_writer`); each read transaction holds a WAL snapshot on its own
+connection. Statements run on the event loop thread: they take microseconds, and a busy
 lock from another process is waited for with ``asyncio.sleep``, never by blocking.
 """
 
@@ -29,6 +30,7 @@ from .base import (
     Transaction,
 )
 from .sqlite_watch import SqliteListening
+from .sqlite_writer import Writer, busy
 
 __all__ = ["SqliteDatabase"]
 
@@ -55,10 +57,6 @@ _COUNT = """SELECT count(*) FROM (SELECT 1 FROM ms_index_entries
     WHERE index_id = ? AND key >= ? {hi} LIMIT ?)"""
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
-
-
 class _SqliteTransaction(Transaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -73,7 +71,7 @@ class _SqliteTransaction(Transaction):
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            if _busy(exc):
+            if busy(exc):
                 raise RetryableConflict(f"database is locked: {exc}") from exc
             raise DatabaseError(f"sqlite: {exc}") from exc
         except sqlite3.Error as exc:
@@ -188,8 +186,7 @@ class SqliteDatabase(Database):
             )
         self.synchronous = synchronous.upper()
         self._max_readers = readers
-        self._writer: sqlite3.Connection | None = None
-        self._write_lock = asyncio.Lock()
+        self._writes: Writer | None = None
         self._readers: list[sqlite3.Connection] = []
         self._reader_count = 0
         self._reader_available = asyncio.Condition()
@@ -215,8 +212,9 @@ class SqliteDatabase(Database):
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = self._connect()
-        await self._enable_wal(self._writer)
+        writer = self._connect()
+        await self._enable_wal(writer)
+        self._writes = Writer(writer, fsync=self.synchronous == "FULL", deliver=self._deliver)
         async with self.transaction(write=True) as tx:
             assert isinstance(tx, _SqliteTransaction)
             self._migrate(tx.conn)
@@ -228,7 +226,7 @@ class SqliteDatabase(Database):
             try:
                 (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
             except sqlite3.OperationalError as exc:
-                if not _busy(exc):
+                if not busy(exc):
                     raise DatabaseError(f"sqlite: {exc}") from exc
                 await asyncio.sleep(delay)  # another process is switching it too
                 delay = min(delay * 2, 0.05)
@@ -264,54 +262,10 @@ class SqliteDatabase(Database):
         for conn in self._readers:
             conn.close()
         self._readers.clear()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    @contextlib.asynccontextmanager
-    async def _begin_immediate(self, conn: sqlite3.Connection) -> AsyncIterator[None]:
-        if conn.in_transaction:
-            # Left open by a failed COMMIT: nothing in it was committed, so roll it back
-            # rather than have every later transaction fail to begin.
-            log.warning("sqlite: rolling back a transaction left open by a failed commit")
-            conn.execute("ROLLBACK")
-        delay = 0.001
-        for _ in range(2000):
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if not _busy(exc):
-                    raise DatabaseError(f"sqlite: {exc}") from exc
-                await asyncio.sleep(delay)  # another process holds the write lock
-                delay = min(delay * 2, 0.05)
-        else:
-            raise RetryableConflict("the SQLite database stayed locked by another process")
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        try:
-            if self.synchronous == "FULL":
-                # The commit fsyncs the WAL; off the loop, queries keep being answered meanwhile
-                # (writers still wait for the write lock, which this task holds).
-                # A cancelled caller still waits for the COMMIT it started: the next writer
-                # must not use the connection while the commit runs in the thread.
-                commit = asyncio.ensure_future(asyncio.to_thread(conn.execute, "COMMIT"))
-                try:
-                    await asyncio.shield(commit)
-                except asyncio.CancelledError:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait([commit])
-                    raise
-            else:
-                conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            conn.execute("ROLLBACK")
-            if _busy(exc):
-                raise RetryableConflict(f"commit failed: {exc}") from exc
-            raise DatabaseError(f"sqlite commit failed: {exc}") from exc
+        if self._writes is not None:
+            await self._writes.wait_idle()
+            self._writes.conn.close()
+            self._writes = None
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[Transaction]:
@@ -337,13 +291,11 @@ class SqliteDatabase(Database):
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[Transaction]:
-        if self._writer is None:
+        if self._writes is None:
             raise DatabaseError("the database is not open")
-        tx = _SqliteTransaction(self._writer)
-        async with self._write_lock:
-            async with self._begin_immediate(self._writer):
-                yield tx
-            self._deliver(tx.notifications)
+        tx = _SqliteTransaction(self._writes.conn)
+        async with self._writes.transaction(tx.notifications):
+            yield tx
 
     def _deliver(self, notifications: list[tuple[str, str]]) -> None:
         for channel, payload in notifications:
@@ -364,6 +316,6 @@ class SqliteDatabase(Database):
     async def explain_scan(self, index_id: int, lo: bytes, hi: bytes | None) -> str:
         sql = _SCAN.format(hi="AND e.key < ?" if hi is not None else "", order="ASC")
         params: list[object] = [index_id, lo] + ([hi] if hi is not None else []) + [10]
-        assert self._writer is not None
-        rows = self._writer.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        assert self._writes is not None
+        rows = self._writes.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         return "\n".join(str(r[-1]) for r in rows)
