@@ -2,9 +2,10 @@
 
 * upload MB/s of 1 MB, 100 MB and 1 GB files (``curl -T`` streaming a file to an upload URL;
   the local blob store fsyncs) beside ``dd if=/dev/zero bs=1M count=N conv=fdatasync``;
-* download MB/s of the same files (``curl`` GET of a signed serving URL) beside nginx serving
-  the very same blob file (a generated config on a free loopback port, run in the foreground
-  and stopped afterwards);
+* download MB/s of the same files (``curl`` GET of a signed serving URL, a new process and
+  connection each) beside nginx serving the very same blob file (a generated config on a free
+  loopback port, run in the foreground and stopped afterwards); for files under 10 MB also
+  over kept-alive connections (``wrk``, 1 and 8 connections, when installed);
 * 10 KB uploads per second at concurrency 32 (httpx, upload URLs made beforehand);
 * for 10 MB and more, the upload rate of a bare uvicorn endpoint that reads the body and
   discards it (no hashing, no file, no fsync): what any ASGI endpoint here can take in.
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -146,6 +148,20 @@ def curl_upload_speed(source: Path, url: str) -> float:
     return float(out.stdout.decode().strip())
 
 
+def wrk_rate(url: str, connections: int, seconds: int = 4) -> float:
+    """Bytes per second ``wrk`` downloads ``url`` at over ``connections`` kept-alive ones."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]B)", out)
+    if found is None or "Non-2xx" in out:
+        raise SystemExit(f"wrk failed on {url}:\n{out}")
+    return float(found.group(1)) * 1024 ** "KMG".index(found.group(2)[0]) * 1024
+
+
 def sha256_rate() -> float:
     """Bytes per second this machine hashes with SHA-256 (which every upload must)."""
     data = os.urandom(64 * 1024 * 1024)
@@ -246,7 +262,7 @@ def main() -> None:
             down: list[float] = []
             ngx: list[float] = []
             disk: list[float] = []
-            for _ in range(runs):
+            for run in range(runs):
                 disk.append(dd_rate(work / "dd.bin", mb))
                 url = str(admin_call(base, "mutation", "_system/storage:create_upload", {}))
                 result = subprocess.run(
@@ -268,19 +284,30 @@ def main() -> None:
                         base, "query", "_system/storage:file_url", {"storage_id": storage_id}
                     )
                 )
+                direct = f"http://127.0.0.1:{nginx_port}/{storage_id}"
                 down.append(curl_speed(["-w", "%{speed_download}", serve]))
-                ngx.append(
-                    curl_speed(
-                        ["-w", "%{speed_download}", f"http://127.0.0.1:{nginx_port}/{storage_id}"]
-                    )
-                )
-                admin_call(base, "mutation", "_system/storage:delete", {"storage_id": storage_id})
-            source.unlink()
+                ngx.append(curl_speed(["-w", "%{speed_download}", direct]))
+                if run < runs - 1:  # the last one is kept for the keep-alive rows below
+                    delete = {"storage_id": storage_id}
+                    admin_call(base, "mutation", "_system/storage:delete", delete)
             label = f"{mb} MB" if mb < 1024 else f"{mb // 1024} GB"
             rows.append((f"upload {label}", _mean(up), "dd fdatasync", _mean(disk)))
             if sunk:
                 rows.append((f"upload {label}", _mean(up), "bare sink", _mean(sunk)))
             rows.append((f"download {label}", _mean(down), "nginx", _mean(ngx)))
+            if mb < 10 and shutil.which("wrk"):
+                # As browsers fetch: many downloads over kept-alive connections.
+                for connections in (1, 8):
+                    rows.append(
+                        (
+                            f"download {label} (keep-alive, {connections} conn.)",
+                            wrk_rate(serve, connections),
+                            "nginx",
+                            wrk_rate(direct, connections),
+                        )
+                    )
+            admin_call(base, "mutation", "_system/storage:delete", {"storage_id": storage_id})
+            source.unlink()
         per_s = asyncio.run(small_uploads(base, options.small, 32))
     finally:
         if nginx is not None:
@@ -290,16 +317,17 @@ def main() -> None:
         stop(server)
         shutil.rmtree(work, ignore_errors=True)
     MB = 1024 * 1024
+    width = max(len(row[0]) for row in rows)
     lines = [
-        "transfer         | mainspring  | baseline (same run)     | ratio",
-        "---------------- | ----------- | ----------------------- | -----",
+        f"{'transfer':<{width}} | mainspring  | baseline (same run)     | ratio",
+        f"{'-' * width} | ----------- | ----------------------- | -----",
     ]
     for name, ours, base_name, theirs in rows:
         lines.append(
-            f"{name:<16} | {ours / MB:>6.0f} MB/s | {base_name:<12} {theirs / MB:>5.0f} MB/s"
+            f"{name:<{width}} | {ours / MB:>6.0f} MB/s | {base_name:<12} {theirs / MB:>5.0f} MB/s"
             f" | {ours / theirs:>4.0%}"
         )
-    lines.append(f"{'10 KB uploads':<16} | {per_s:>6.0f} /s   | concurrency 32          |")
+    lines.append(f"{'10 KB uploads':<{width}} | {per_s:>6.0f} /s   | concurrency 32          |")
     lines.append(f"\nSHA-256 on this machine (one core): {sha256_rate() / MB:,.0f} MB/s")
     print(textwrap.dedent("\n".join(lines)))
 
