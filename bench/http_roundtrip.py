@@ -98,6 +98,19 @@ def wrk(url: str, body: str, connections: int, seconds: int) -> tuple[float, flo
     return rps, pct("50"), pct("99")
 
 
+def baseline(
+    args: list[str], path: str, body: str, seconds: int
+) -> dict[int, tuple[float, float, float]]:
+    """``wrk`` at concurrency 1 and 32 against a baseline server of ``_servers.py``."""
+    port = free_port()
+    server = start(args, port)
+    try:
+        return {c: wrk(f"http://127.0.0.1:{port}{path}", body, c, seconds) for c in (1, 32)}
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def bench_items(url: str, *, create: bool) -> None:
     """(Re)create, or drop, pgbench's table."""
     import psycopg
@@ -152,29 +165,13 @@ def main() -> None:
         "postgres": f"{opts.pg}?schema={schema}",
     }
     rows: list[tuple[str, ...]] = []
-    bare_port = free_port()
-    bare = start(["bare"], bare_port)
-    try:
-        bare_rps = {
-            c: wrk(f"http://127.0.0.1:{bare_port}/api/query", QUERY_BODY, c, opts.seconds)
-            for c in (1, 32)
-        }
-    finally:
-        bare.terminate()
-        bare.wait()
+    bare_rps = baseline(["bare"], "/api/query", QUERY_BODY, opts.seconds)
     pg_tps = {c: pgbench(opts.pg, c, opts.seconds) for c in (1, 32)}
     # The floor for any Python server: pgbench's INSERT behind a bare Starlette endpoint.
     bench_items(opts.pg, create=True)
-    floor_port = free_port()
-    floor = start(["bare-insert", opts.pg, str(floor_port)], floor_port)
     try:
-        floor_rps = {
-            c: wrk(f"http://127.0.0.1:{floor_port}/api/mutation", MUTATION_BODY, c, opts.seconds)
-            for c in (1, 32)
-        }
+        floor_rps = baseline(["bare-insert", opts.pg], "/api/mutation", MUTATION_BODY, opts.seconds)
     finally:
-        floor.terminate()
-        floor.wait()
         bench_items(opts.pg, create=False)
     for c, (rps, p50, p99) in floor_rps.items():
         rows.append(
