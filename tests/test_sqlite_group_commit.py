@@ -14,6 +14,7 @@ import pytest
 from mainspring.db.base import StoredDocument
 from mainspring.db.sqlite import SqliteDatabase
 from mainspring.db.sqlite_writer import MAX_GROUP
+from mainspring.errors import DatabaseError
 
 
 @pytest.fixture
@@ -125,3 +126,39 @@ async def test_a_cancelled_member_still_waits_for_its_commit(db: SqliteDatabase)
     assert isinstance(outcomes[0], asyncio.CancelledError) and outcomes[1] is None
     assert sorted(seen) == ["doc00001", "doc00002"]  # committed before `one` returned
     assert await stored(db) == ["doc00001", "doc00002"]
+
+
+async def test_a_failed_commit_fails_every_member_and_keeps_nothing(db: SqliteDatabase) -> None:
+    """A deferred constraint fails only at COMMIT: every member of the group is told (none
+    hangs), and none of their writes stays."""
+    assert db._writes is not None
+    conn = db._writes.conn
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute(
+        "CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    go = asyncio.Event()
+
+    async def good() -> None:
+        async with db.transaction(write=True) as tx:
+            await tx.insert(doc(1), [])
+            await go.wait()  # the other queues behind this one
+
+    async def bad() -> None:
+        async with db.transaction(write=True) as tx:
+            await tx.insert(doc(2), [])
+            tx.conn.execute("INSERT INTO child (p) VALUES (42)")  # type: ignore[attr-defined]
+
+    first = asyncio.create_task(good())
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(bad())
+    await asyncio.sleep(0.01)
+    go.set()
+    outcomes = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 10)
+    assert all(isinstance(o, DatabaseError) for o in outcomes), outcomes
+    assert "FOREIGN KEY" in str(outcomes[0])
+    assert await stored(db) == []
+    async with db.transaction(write=True) as tx:  # the writer is usable again
+        await tx.insert(doc(3), [])
+    assert await stored(db) == ["doc00003"]

@@ -44,7 +44,7 @@ MAX_GROUP = 64
 Notifications = list[tuple[str, str]]
 
 
-def busy(exc: sqlite3.OperationalError) -> bool:
+def busy(exc: sqlite3.Error) -> bool:
     """Whether ``exc`` says another connection holds a lock."""
     return "locked" in str(exc) or "busy" in str(exc)
 
@@ -166,21 +166,26 @@ class Writer:
                     raise
             else:
                 self.conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             self._fail(group, exc)
             return
+        except BaseException as exc:
+            # Whatever it was, no member may be left waiting for an outcome.
+            self._end(group, DatabaseError(f"sqlite commit failed: {exc!r}"))
+            raise
         self._end(group, None)
 
     def _settle(self, group: _Group, commit: asyncio.Future[Any]) -> None:
         exc = commit.exception() if commit.done() and not commit.cancelled() else None
-        if isinstance(exc, sqlite3.OperationalError):
+        if isinstance(exc, sqlite3.Error):
             self._fail(group, exc)
         else:
             self._end(group, None)
 
-    def _fail(self, group: _Group, exc: sqlite3.OperationalError) -> None:
+    def _fail(self, group: _Group, exc: sqlite3.Error) -> None:
         if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # the next BEGIN retries it
+                self.conn.execute("ROLLBACK")
         error: DatabaseError = (
             RetryableConflict(f"commit failed: {exc}")
             if busy(exc)
