@@ -23,6 +23,7 @@ from mainspring import Id, Schema, StorageId, Table
 from mainspring.cli import cli
 from mainspring.codegen import TypeScript, describe, generate, write_files
 from mainspring.registry import load_app
+from mainspring.server.asgi import DEV_ENV, app_from_env
 from node_packages import node_tool, npm_ci
 
 TESTS = Path(__file__).resolve().parent
@@ -240,6 +241,31 @@ def test_command_out_option_and_environment(app_copy: Path, tmp_path: Path) -> N
     )
     assert result.exit_code == 0, result.output
     assert (env_out / "api.js").is_file()
+
+
+def test_dev_rewrites_the_generated_files_it_finds(
+    app_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    functions = app_copy / "backend"
+    monkeypatch.setenv("MAINSPRING_APP_DIR", str(app_copy))
+    monkeypatch.setenv(DEV_ENV, "1")
+    app_from_env()
+    assert not (functions / "_generated").exists()  # not asked for: nothing written
+    assert invoke("codegen", "--app", str(app_copy)).exit_code == 0
+    (functions / "added.py").write_text(
+        "from mainspring import query\n\n\n@query\nasync def fresh(ctx, n: int) -> int:\n"
+        "    return n\n"
+    )
+    app_from_env()  # what a reload of `mainspring dev` runs
+    assert "fresh: FunctionReference<" in (functions / "_generated" / "api.d.ts").read_text()
+    elsewhere = app_copy / "web"
+    monkeypatch.setenv("MAINSPRING_CODEGEN_OUT", str(elsewhere))
+    app_from_env()
+    assert (elsewhere / "api.js").is_file()
+    monkeypatch.setenv(DEV_ENV, "0")  # serve: never writes
+    (functions / "added.py").unlink()
+    app_from_env()
+    assert "fresh" in (elsewhere / "api.d.ts").read_text()
 
 
 def test_command_reports_a_broken_app(app_copy: Path) -> None:

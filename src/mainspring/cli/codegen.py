@@ -13,16 +13,12 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ..codegen import generate, write_files
+from ..codegen import DEFAULT_OUT, OUT_ENV, generate, write_files
 from ..registry import load_app
 from ..server.asgi import describe_load_error
 from .options import err, out, resolve_settings, setting_options
 
 __all__ = ["codegen"]
-
-#: The output folder, inside the functions folder like Convex's ``convex/_generated``
-#: (the loader skips folders starting with ``_``, and ``dev`` reloads only for ``.py`` files).
-DEFAULT_OUT = "_generated"
 
 
 def _shown(path: Path) -> str:
@@ -37,7 +33,7 @@ def _shown(path: Path) -> str:
 @click.option(
     "--out",
     "out_dir",
-    envvar="MAINSPRING_CODEGEN_OUT",
+    envvar=OUT_ENV,
     show_envvar=True,
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
@@ -57,6 +53,9 @@ def codegen(out_dir: Path | None, **params: Any) -> None:
     \b
     mainspring codegen                          writes backend/_generated/
     mainspring codegen --out ../web/src/convex  next to the front end's code
+
+    Once the folder exists, `mainspring dev` rewrites it at every reload (and always
+    when MAINSPRING_CODEGEN_OUT is set).
     """
     settings = resolve_settings(params)
     functions_dir = settings.check_functions_dir()

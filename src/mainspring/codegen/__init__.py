@@ -12,6 +12,15 @@ from __future__ import annotations
 
 from .modules import Signature, describe
 from .typescript import TypeScript
-from .writer import Generated, generate, write_files
+from .writer import DEFAULT_OUT, OUT_ENV, Generated, generate, write_files
 
-__all__ = ["Generated", "Signature", "TypeScript", "describe", "generate", "write_files"]
+__all__ = [
+    "DEFAULT_OUT",
+    "OUT_ENV",
+    "Generated",
+    "Signature",
+    "TypeScript",
+    "describe",
+    "generate",
+    "write_files",
+]

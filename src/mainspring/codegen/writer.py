@@ -106,6 +106,13 @@ def _api_types(body: str) -> str:
     return "\n".join(imports) + "\n\n" + body
 
 
+#: The output folder, inside the functions folder like Convex's ``convex/_generated``
+#: (the loader skips folders starting with ``_``, and ``dev`` reloads only for ``.py`` files).
+DEFAULT_OUT = "_generated"
+#: Names another output folder (``mainspring codegen --out``; ``dev`` writes there too).
+OUT_ENV = "MAINSPRING_CODEGEN_OUT"
+
+
 def generate(app: LoadedApp) -> Generated:
     """The generated files of ``app`` (loaded with :func:`~mainspring.registry.load_app`)."""
     folder = app.directory.name if app.directory is not None else "functions"

@@ -23,16 +23,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..codegen import DEFAULT_OUT, OUT_ENV, generate, write_files
 from ..config import Settings, load_settings
 from ..crons.runner import attach_crons
 from ..errors import MainspringError
-from ..registry import load_app
+from ..registry import LoadedApp, load_app
 from ..runtime import Runtime
 from ..scheduling.executor import attach_executor
 from ..workpool.dispatcher import attach_workpools
 from .app import create_app
 
-__all__ = ["DEV_ENV", "app_from_env", "build_runtime", "configure_logging", "describe_load_error"]
+__all__ = [
+    "DEV_ENV",
+    "app_from_env",
+    "build_runtime",
+    "configure_logging",
+    "describe_load_error",
+    "refresh_codegen",
+]
 
 #: Set to "1" by ``mainspring dev``.
 DEV_ENV = "MAINSPRING_DEV"
@@ -52,9 +60,10 @@ def configure_logging(level: str) -> None:
         logger.propagate = False
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Load the functions folder and open (lazily) the database the settings name."""
-    app = load_app(settings.check_functions_dir())
+def build_runtime(settings: Settings, app: LoadedApp | None = None) -> Runtime:
+    """Load the functions folder (unless given ``app``, loaded from it) and open (lazily)
+    the database the settings name."""
+    app = app or load_app(settings.check_functions_dir())
     return Runtime(
         app,
         settings.open_database(),
@@ -63,6 +72,23 @@ def build_runtime(settings: Settings) -> Runtime:
         site_url=settings.public_url,
         max_upload_bytes=settings.max_upload_size,
     )
+
+
+def refresh_codegen(app: LoadedApp, functions_dir: Path) -> None:
+    """Under ``dev``: rewrite the front end's generated files, as ``mainspring codegen`` does,
+    where the app has them (``<functions>/_generated`` exists, or ``MAINSPRING_CODEGEN_OUT``
+    names a folder). A failure is logged; the server runs on."""
+    named = os.environ.get(OUT_ENV)
+    target = Path(named).resolve() if named else functions_dir / DEFAULT_OUT
+    if not named and not target.is_dir():
+        return
+    try:
+        changed = write_files(target, generate(app).files)
+    except Exception:
+        log.exception("could not write the generated files into %s", target)
+        return
+    if any(changed.values()):
+        log.info("wrote the generated files into %s", target)
 
 
 def describe_load_error(exc: BaseException, functions_dir: Path) -> str:
@@ -91,10 +117,14 @@ def app_from_env() -> Starlette:
     """Build the Starlette app from the ``MAINSPRING_*`` environment (a uvicorn factory)."""
     settings = load_settings(env=os.environ)
     configure_logging(settings.log_level)
+    dev = os.environ.get(DEV_ENV) == "1"
     try:
-        runtime = build_runtime(settings)
+        app = load_app(settings.check_functions_dir())
+        if dev:
+            refresh_codegen(app, settings.functions_dir)
+        runtime = build_runtime(settings, app)
     except Exception as exc:
-        if os.environ.get(DEV_ENV) != "1":
+        if not dev:
             raise
         message = describe_load_error(exc, settings.functions_dir)
         log.error("the app failed to load; fix it and save to reload:\n%s", message)
