@@ -31,7 +31,7 @@ from mainspring import (
 )
 from mainspring.db import open_database
 from mainspring.db.base import LAYOUT_VERSION, IndexRow, RetryableConflict, StoredDocument
-from mainspring.db.postgres import PostgresDatabase
+from mainspring.db.postgres import PostgresDatabase, _PgTransaction
 from mainspring.testing import TestApp
 
 # -- a small app --------------------------------------------------------------------------------
@@ -780,6 +780,14 @@ async def test_postgres_schema_pool_and_url_handling(pg_url: str) -> None:
     assert (db.min_size, db.max_size, db.schema) == (2, 3, pg_url.rsplit("=", 1)[1])
     assert "schema" not in db.conninfo and "pool_" not in db.conninfo
     await db.open()
+    # A lone write is sent without BEGIN: the pool's connections make it serializable.
+    async with db.transaction(write=True) as tx:
+        await tx.set_meta("probe", "1")  # held, then sent alone
+        assert isinstance(tx, _PgTransaction) and tx._pipeline is None
+        default = await tx.conn.execute("SHOW default_transaction_isolation")
+        assert await default.fetchone() == ("serializable",)
+    async with db.transaction(write=False) as tx:
+        assert await tx.get_meta("probe") == "1"
     await db.close()
     with psycopg.connect(db.conninfo) as conn:
         tables = conn.execute(

@@ -66,7 +66,6 @@ _BEGIN_WRITE = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 # Claims lock rows with SKIP LOCKED, which needs READ COMMITTED to neither wait nor conflict.
 _BEGIN_CLAIM = "BEGIN ISOLATION LEVEL READ COMMITTED"
-_SERIALIZABLE = "-c default_transaction_isolation=serializable"
 # Writes held before the first read: past this many they go (a loop of inserts is not kept).
 _HOLD_AT_MOST = 32
 _CLAIM = """SELECT e.key, d.id, d.table_number, d.creation_time, d.value
@@ -82,6 +81,13 @@ _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INER
 _CONNECT = {"autocommit": True, "prepare_threshold": None, "connect_timeout": 10}
 _OUR_PARAMS = ("schema", "pool_min_size", "pool_max_size")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    """A new pool connection: a statement outside BEGIN runs as a SERIALIZABLE transaction
+    (see the module docstring). Set once per connection, not in the startup packet, which
+    poolers such as PgBouncer may refuse to pass on."""
+    await conn.execute("SET default_transaction_isolation = 'serializable'")
 
 
 def _translate(exc: psycopg.Error) -> DatabaseError:
@@ -335,13 +341,10 @@ class PostgresDatabase(Database):
             self.max_size = int(ours.get("pool_max_size", max_size))
         except ValueError as exc:
             raise DatabaseError(f"pool_min_size and pool_max_size must be integers: {exc}") from exc
-        # Settings go in the startup packet: no round trip per connection.
-        options = dict(query).get("options", "")
-        if self.schema is not None:
-            options += f" -c search_path={self.schema}"
-        self._kwargs: dict[str, Any] = {**_CONNECT, "options": options.strip()}
-        # Only for the pool's transactions (see the module docstring), not the migration's.
-        self._pool_kwargs = {**self._kwargs, "options": f"{options} {_SERIALIZABLE}".strip()}
+        self._kwargs: dict[str, Any] = dict(_CONNECT)
+        if self.schema is not None:  # in the startup packet: no round trip per connection
+            options = f"{dict(query).get('options', '')} -c search_path={self.schema}"
+            self._kwargs["options"] = options.strip()
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 
     def __repr__(self) -> str:
@@ -356,7 +359,8 @@ class PostgresDatabase(Database):
             raise DatabaseError(f"cannot open PostgreSQL at {self.display_url}: {exc}") from exc
         self._pool = AsyncConnectionPool(
             self.conninfo,
-            kwargs=self._pool_kwargs,
+            kwargs=self._kwargs,
+            configure=_configure,
             min_size=self.min_size,
             max_size=self.max_size,
             open=False,
