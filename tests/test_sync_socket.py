@@ -62,6 +62,24 @@ async def test_subscribe_mutate_and_see_the_write(server: LiveServer) -> None:
     await client.close()
 
 
+async def test_no_transition_showing_a_mutation_overtakes_its_response(
+    server: LiveServer,
+) -> None:
+    """Between a mutation's commit and its response, another commit re-runs the query: the
+    Transition (which shows both writes) waits until the MutationResponse is out."""
+    client = await SyncClient.open(server.url)
+    await client.add(0, "calls:list_messages")
+    await client.mutation(0, "calls:send_slowly", {"body": "mine", "pause_ms": 600})
+    await asyncio.sleep(0.2)  # committed, and now in its after-commit pause
+    await asyncio.to_thread(http_mutation, server, "calls:send", {"body": "theirs"})
+    response = await client.recv_type("MutationResponse")
+    assert response["success"] is True
+    reflected = await client.recv_type("Transition")
+    assert decode_ts(reflected["endVersion"]["ts"]) >= decode_ts(response["ts"])
+    assert sorted(reflected["modifications"][0]["value"]) == ["mine", "theirs"]
+    await client.close()
+
+
 async def test_other_connections_get_only_changed_queries(server: LiveServer) -> None:
     watcher = await SyncClient.open(server.url)
     await watcher.add(0, "calls:list_messages")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -42,6 +43,17 @@ async def send(ctx: Any, body: str, author: str = "anon") -> str:
     print("sending", body)
     log.warning("about to insert %s", body)
     return await ctx.db.insert("messages", {"body": body, "author": author})
+
+
+@mutation
+async def send_slowly(ctx: Any, body: str, pause_ms: int) -> str:
+    """Insert a message; return ``pause_ms`` after the commit (after-commit work that long)."""
+
+    async def pause() -> None:
+        await asyncio.sleep(pause_ms / 1000)
+
+    ctx.db.writes.after_commit.append(pause)
+    return await ctx.db.insert("messages", {"body": body, "author": "slow"})
 
 
 @query

@@ -45,6 +45,8 @@ from .protocol import (
 from .session_requests import once
 
 if TYPE_CHECKING:
+    from ..db.store import DocumentWriter
+    from ..runtime import MutationBody
     from .hub import SyncHub
 
 __all__ = ["AuthRejected", "SyncSession"]
@@ -85,6 +87,10 @@ class SyncSession:
         self._removed: list[int] = []
         self._dirty = asyncio.Event()
         self._must_send = False  # a Transition is owed even if nothing changed
+        # Cleared from the end of a mutation's body until its MutationResponse is out: no
+        # Transition showing its writes may overtake the response (see the module docstring).
+        self._answered = asyncio.Event()
+        self._answered.set()
         self._expired_reported = False
         self._mutations: asyncio.Queue[Mutation] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -221,6 +227,7 @@ class SyncSession:
     async def _push_loop(self) -> None:
         while True:
             await self._dirty.wait()
+            await self._answered.wait()
             self._dirty.clear()
             await self._push()
 
@@ -282,12 +289,32 @@ class SyncSession:
             await self._mutation(message)
 
     async def _mutation(self, message: Mutation) -> None:
+        try:
+            await self._answer(message)
+        finally:
+            self._answered.set()
+
+    def _hold_transitions(self, body: MutationBody) -> MutationBody:
+        """``body``, then Transitions wait (its writes commit next) until the response."""
+
+        async def run(writer: DocumentWriter) -> Any:
+            result = await body(writer)
+            self._answered.clear()
+            return result
+
+        return run
+
+    async def _answer(self, message: Mutation) -> None:
         path = canonical_path(message.udf_path)
-        wrap = (
+        exactly_once = (
             once(self.session_id, message.request_id, self._hub.runtime.clock)
             if (self.session_id is not None)
             else None
         )
+
+        def wrap(body: MutationBody) -> MutationBody:
+            return self._hold_transitions(exactly_once(body) if exactly_once else body)
+
         with capture_logs(path) as logs:
             try:
                 args = values.from_json(message.args, "args")
