@@ -29,8 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -53,7 +51,8 @@ HERE = Path(__file__).resolve().parent
 APP_DIR = HERE / "crons_app"
 sys.path.insert(0, str(HERE))
 
-from http_roundtrip import free_port  # noqa: E402
+from _fresh_schemas import FreshSchemas  # noqa: E402
+from _processes import cpu_seconds, free_port, stop, wait_listening  # noqa: E402
 
 from mainspring import CronJobs, internal  # noqa: E402
 from mainspring.clock import SystemClock  # noqa: E402
@@ -68,7 +67,6 @@ READ_EVERY_S = 10.0
 WARMUP_TICKS = 3
 TARGET_P99_MS = 50.0
 TARGET_IDLE_PCT = 1.0
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 console = Console(width=200)
 
 
@@ -84,45 +82,7 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
     return cuts[49], cuts[98], max(values)
 
 
-# -- databases --------------------------------------------------------------------------------
-
-
-class Databases:
-    """Fresh SQLite files and PostgreSQL schemas, one per measurement; dropped at the end."""
-
-    def __init__(self, pg: str) -> None:
-        self.pg = pg
-        self.work = Path(tempfile.mkdtemp(prefix="bench-crons-"))
-        self.schemas: list[str] = []
-
-    def fresh(self, backend: str, application: str | None = None) -> str:
-        if backend == "sqlite":
-            folder = Path(tempfile.mkdtemp(dir=self.work))
-            return str(folder / "db.sqlite3")
-        schema = f"bench_crons_{uuid.uuid4().hex[:8]}"
-        self.schemas.append(schema)
-        extra = f"&application_name={application}" if application else ""
-        joiner = "&" if "?" in self.pg else "?"
-        return f"{self.pg}{joiner}schema={schema}{extra}"
-
-    def drop(self) -> None:
-        if self.schemas:
-            with psycopg.connect(self.pg, autocommit=True) as conn:
-                for schema in self.schemas:
-                    conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        subprocess.run(["rm", "-rf", str(self.work)], check=False)
-
-
 # -- processes and their CPU time -------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, from ``/proc`` (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
 
 
 def descendants(pid: int) -> list[int]:
@@ -161,26 +121,10 @@ def server(argv: list[str], port: int, env: dict[str, str]) -> Iterator[subproce
         argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=logged
     )
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                output = Path(logged.name).read_text()
-                raise SystemExit(f"{argv} exited with {proc.returncode}:\n{output}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"{argv} did not start listening on {port}")
+        wait_listening(proc, port, str(argv), timeout=60, log=Path(logged.name))
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         problems = [
             line for line in Path(logged.name).read_text().splitlines() if "WARNING" in line
         ]
@@ -443,7 +387,7 @@ def idle_cpu(
 
 
 def mainspring_idle(
-    dbs: Databases, backend: str, count: int, seconds: float
+    dbs: FreshSchemas, backend: str, count: int, seconds: float
 ) -> tuple[float, float, int]:
     application = f"bench_crons_idle_{uuid.uuid4().hex[:6]}"
     url = dbs.fresh(backend, application)
@@ -498,7 +442,7 @@ def main() -> None:
     if opts.quick:
         opts.seconds, opts.idle_seconds = 10, 10
     backends = [b for b in opts.backends.split(",") if b]
-    dbs = Databases(opts.pg)
+    dbs = FreshSchemas(opts.pg, "bench_crons")
     load = os.getloadavg()
     log(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cores")
     try:

@@ -17,13 +17,13 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
+
+from _processes import free_port, stop, wait_listening
 
 HERE = Path(__file__).resolve().parent
 APP = """
@@ -42,23 +42,10 @@ QUERY_BODY = '{"path":"bench:ping","format":"convex_encoded_json","args":[{}]}'
 MUTATION_BODY = '{"path":"bench:insert","format":"convex_encoded_json","args":[{}]}'
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start(args: list[str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, str(HERE / "_servers.py"), *args, str(port)])
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"server {args} did not start")
+    wait_listening(proc, port, f"server {args}")
+    return proc
 
 
 def wrk(url: str, body: str, connections: int, seconds: int) -> tuple[float, float, float]:
@@ -107,8 +94,7 @@ def baseline(
     try:
         return {c: wrk(f"http://127.0.0.1:{port}{path}", body, c, seconds) for c in (1, 32)}
     finally:
-        server.terminate()
-        server.wait()
+        stop(server)
 
 
 def bench_items(url: str, *, create: bool) -> None:
@@ -224,8 +210,7 @@ def main() -> None:
                     )
                 )
         finally:
-            server.terminate()
-            server.wait()
+            stop(server)
     import psycopg
 
     with psycopg.connect(opts.pg, autocommit=True) as conn:

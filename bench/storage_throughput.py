@@ -24,7 +24,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _processes import free_port, stop, wait_listening
 
 ADMIN_KEY = "ms_admin_bench_" + "x" * 32
 SERVER = """
@@ -86,34 +86,6 @@ http {{
     }}
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{what} did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def admin_call(base: str, kind: str, path: str, args: dict[str, object]) -> object:
@@ -238,7 +210,7 @@ def main() -> None:
     sink: subprocess.Popen[bytes] | None = None
     rows: list[tuple[str, float, str, float]] = []
     try:
-        wait_port(port, server, "mainspring")
+        wait_listening(server, port, "mainspring")
         nginx_port = free_port()
         conf = work / "nginx.conf"
         # As root nginx's workers would switch to nobody, who cannot read the private temp dir.
@@ -246,10 +218,10 @@ def main() -> None:
         conf.write_text(NGINX.format(user=user, dir=work, port=nginx_port, root=blobs))
         blobs.mkdir(exist_ok=True)
         nginx = subprocess.Popen([nginx_bin, "-c", str(conf), "-p", str(work)])
-        wait_port(nginx_port, nginx, "nginx")
+        wait_listening(nginx, nginx_port, "nginx")
         sink_port = free_port()
         sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
-        wait_port(sink_port, sink, "the sink")
+        wait_listening(sink, sink_port, "the sink")
         for mb in (int(s) for s in options.sizes.split(",")):
             source = work / f"source-{mb}.bin"
             with open(source, "wb") as out:

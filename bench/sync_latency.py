@@ -57,7 +57,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -69,11 +68,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _fresh_schemas import FreshSchemas
+from _processes import cpu_seconds, free_port, stop, wait_listening
+
 HERE = Path(__file__).resolve().parent
 APP_DIR = HERE / "sync_app"
 CLIENT_VERSION = "1.48.0"
 TARGET_P99_MS = 50.0
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 #: Connections per load-generator process.
 PER_CLIENT_PROCESS = 250
@@ -86,25 +87,10 @@ def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def raise_open_files() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, from ``/proc`` (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
 
 
 def rss_kb(pid: int) -> int:
@@ -443,25 +429,10 @@ def server(kind: str, db_url: str = "", size: int = 0) -> Iterator[Server]:
     errors = tempfile.NamedTemporaryFile(prefix="bench-sync-server-", suffix=".log")  # noqa: SIM115
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
     try:
-        deadline = time.time() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"{kind} server exited:\n{Path(errors.name).read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise SystemExit(f"{kind} server did not start") from None
-                time.sleep(0.1)
+        wait_listening(proc, port, f"{kind} server", timeout=60, log=Path(errors.name))
         yield Server(kind, port, proc)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         problems = [
             line
             for line in Path(errors.name).read_text().splitlines()
@@ -765,31 +736,6 @@ def ms3(values: tuple[float, float, float]) -> str:
     return f"{values[0]:.1f} / {values[1]:.1f} / {values[2]:.1f}"
 
 
-class Databases:
-    """A fresh SQLite file or PostgreSQL schema per server; dropped at the end."""
-
-    def __init__(self, pg: str) -> None:
-        self.pg = pg
-        self.work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-        self.schemas: list[str] = []
-
-    def fresh(self, backend: str) -> str:
-        if backend == "sqlite":
-            return str(Path(tempfile.mkdtemp(dir=self.work)) / "db.sqlite3")
-        schema = f"bench_sync_{uuid.uuid4().hex[:8]}"
-        self.schemas.append(schema)
-        return f"{self.pg}{'&' if '?' in self.pg else '?'}schema={schema}"
-
-    def drop(self) -> None:
-        if self.schemas:
-            import psycopg
-
-            with psycopg.connect(self.pg, autocommit=True) as conn:
-                for schema in self.schemas:
-                    conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        shutil.rmtree(self.work, ignore_errors=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="sqlite", help="for (a): sqlite,postgres")
@@ -817,7 +763,7 @@ def main() -> None:
         opts.idle, opts.throughput = "200x1", "100@10"
     raise_open_files()
     parts = set(opts.parts.split(","))
-    dbs = Databases(opts.pg)
+    dbs = FreshSchemas(opts.pg, "bench_sync")
     load = os.getloadavg()
     log(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cores")
     latency: dict[tuple[str, int], tuple[Latency, Latency]] = {}
