@@ -174,12 +174,14 @@ class Executor:
         rows = await self.jobs.claim(free)
         self._saturated = len(rows) == free
         # The claimed mutations run together, in one transaction: one commit, not one each.
-        batch = [row for row in rows if self.runner.kind_of(row) == "mutation"]
+        batch: list[dict[str, Any]] = []
+        others: list[dict[str, Any]] = []
+        for row in rows:
+            (batch if self.runner.kind_of(row) == "mutation" else others).append(row)
         if len(batch) < 2:
             return [self._start(row) for row in rows]
         batched = asyncio.create_task(self.runner.run_batch(batch), name="scheduled mutations")
-        others = [self._start(row) for row in rows if self.runner.kind_of(row) != "mutation"]
-        return [self._track(row, batched) for row in batch] + others
+        return [self._track(row, batched) for row in batch] + [self._start(r) for r in others]
 
     def _start(self, row: dict[str, Any]) -> asyncio.Task[None]:
         task = asyncio.create_task(self.runner.run(row), name=f"scheduled {row['name']}")

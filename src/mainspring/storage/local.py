@@ -72,9 +72,9 @@ def map_range(fd: int, start: int, end: int) -> bytes | memoryview:
     file and renamed, removed by unlink): reading a mapped page that a truncation cut off
     raises SIGBUS. The caller checked the file holds ``end`` bytes.
     """
-    _check_small(start, end)
     if end - start < MAP_FROM:
         return read_range(fd, start, end)
+    _check_small(start, end)
     offset = start - start % mmap.ALLOCATIONGRANULARITY
     mapped = mmap.mmap(fd, end - offset, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=offset)
     return memoryview(mapped)[start - offset :]
