@@ -35,10 +35,10 @@ from http_roundtrip import pgbench  # noqa: E402
 
 from mainspring.clock import SystemClock  # noqa: E402
 from mainspring.db import open_database  # noqa: E402
+from mainspring.lease.options import LeaseOptions  # noqa: E402
 from mainspring.registry import load_app  # noqa: E402
 from mainspring.runtime import Runtime  # noqa: E402
 from mainspring.scheduling.executor import Executor  # noqa: E402
-from mainspring.scheduling.service import ExecutorOptions  # noqa: E402
 
 CONCURRENCY = 32
 
@@ -69,7 +69,7 @@ class FreshDatabases:
 def _worker(url: str, ready: Any, go: Any, stop: Any) -> None:
     async def work() -> None:
         runtime = Runtime(load_app(APP), open_database(url), SystemClock())
-        executor = Executor(runtime, ExecutorOptions(concurrency=CONCURRENCY, poll_ms=1000))
+        executor = Executor(runtime, LeaseOptions(concurrency=CONCURRENCY, poll_ms=1000))
         await runtime.start()
         ready.set()
         while not go.is_set():  # noqa: ASYNC110 (polling another process or the database)

@@ -131,12 +131,9 @@ def serve_mainspring(db_url: str, port: int, storage: str) -> None:
     import uvicorn
 
     from mainspring.config import load_settings
-    from mainspring.crons.runner import attach_crons
     from mainspring.db.store import WriteSet
-    from mainspring.scheduling.executor import attach_executor
+    from mainspring.deployment import Deployment
     from mainspring.server.app import create_app
-    from mainspring.server.asgi import build_runtime
-    from mainspring.workpool.dispatcher import attach_workpools
 
     os.environ.update(
         {
@@ -147,7 +144,8 @@ def serve_mainspring(db_url: str, port: int, storage: str) -> None:
         }
     )
     settings = load_settings(env=os.environ)
-    runtime = build_runtime(settings)
+    deployment = Deployment.from_settings(settings, background=True)
+    runtime = deployment.runtime
     stamps: list[int] = []
 
     def committed(writes: WriteSet) -> None:
@@ -164,9 +162,6 @@ def serve_mainspring(db_url: str, port: int, storage: str) -> None:
         return await run(path, args, **options)
 
     runtime.run = counted_run  # type: ignore[method-assign]
-    executor = attach_executor(runtime, settings)
-    attach_workpools(runtime, settings)
-    attach_crons(runtime, settings, executor)
     app = create_app(runtime, max_body_bytes=settings.max_request_body)
 
     async def with_stamps(scope: Any, receive: Any, send: Any) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mainspring import AppError, FunctionNotFoundError, ValidationError
-from mainspring.db.store import SYSTEM_TABLES
 from mainspring.ids import new_id
+from mainspring.storage.service import STORAGE_NUMBER
 from mainspring.testing import TestApp
 
 BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
@@ -90,7 +90,7 @@ async def test_action_calls_mutations_and_an_internal_query(app: TestApp) -> Non
 
 
 async def test_documents_reference_stored_files(app: TestApp) -> None:
-    file_id = new_id(SYSTEM_TABLES["_storage"], 1_700_000_000_000)
+    file_id = new_id(STORAGE_NUMBER, 1_700_000_000_000)
     doc = await app.mutation("documents:save", {"name": "report.pdf", "file_id": file_id})
     listed = await app.query("documents:list")
     assert [(d["_id"], d["file_id"]) for d in listed] == [(doc, file_id)]

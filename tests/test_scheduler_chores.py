@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from mainspring.clock import Clock
-from mainspring.scheduling.chores import Chore, run_chores, sleep_until_at_most
+from mainspring.lease.chores import Chore, run_chores, sleep_until_at_most
 
 log = logging.getLogger("test")
 

@@ -17,15 +17,15 @@ import pytest
 
 from mainspring.clock import SystemClock
 from mainspring.db import open_database
+from mainspring.lease.options import LeaseOptions
 from mainspring.registry import load_app
 from mainspring.runtime import Runtime
 from mainspring.scheduling.claims import JobStore
 from mainspring.scheduling.executor import Executor
 from mainspring.scheduling.jobs import DIED_ERROR
-from mainspring.scheduling.service import ExecutorOptions
 
 APP = Path(__file__).parent / "scheduler_app" / "backend"
-SLOW_POLL = ExecutorOptions(poll_ms=60_000, lease_ms=1_000)
+SLOW_POLL = LeaseOptions(poll_ms=60_000, lease_ms=1_000)
 
 
 class Deployment:
@@ -36,7 +36,7 @@ class Deployment:
         self.app = load_app(APP)
         self.runtimes: list[Runtime] = []
 
-    async def runtime(self, options: ExecutorOptions | None = None) -> tuple[Runtime, Executor]:
+    async def runtime(self, options: LeaseOptions | None = None) -> tuple[Runtime, Executor]:
         runtime = Runtime(self.app, open_database(self.url), SystemClock())
         executor = Executor(runtime, options or SLOW_POLL)
         if options is not None:
@@ -112,9 +112,9 @@ async def test_a_dead_processs_action_fails_and_its_mutation_runs_elsewhere(
         "jobs:schedule", {"function": "jobs:bump", "args": {"counter": counter}}
     )
     dead = JobStore(runtime, "a process that is about to die", lease_ms=300)
-    assert len(await dead.claim(10)) == 2  # then it dies without a word
+    assert len((await dead.claim(10)).runs) == 2  # then it dies without a word
     assert set((await states(runtime)).values()) == {"inProgress"}
-    survivor, _ = await deployment.runtime(ExecutorOptions(poll_ms=200, lease_ms=400))
+    survivor, _ = await deployment.runtime(LeaseOptions(poll_ms=200, lease_ms=400))
     assert await eventually(lambda: _state_is(survivor, mutation, "success"), 10)
     assert await eventually(lambda: _state_is(survivor, action, "failed"), 10)
     row = await survivor.call("jobs:scheduled", {"id": action})
@@ -124,7 +124,7 @@ async def test_a_dead_processs_action_fails_and_its_mutation_runs_elsewhere(
 
 
 async def test_long_actions_keep_their_lease(deployment: Deployment) -> None:
-    runtime, _ = await deployment.runtime(ExecutorOptions(poll_ms=200, lease_ms=300))
+    runtime, _ = await deployment.runtime(LeaseOptions(poll_ms=200, lease_ms=300))
     job = await runtime.call(
         "jobs:schedule", {"function": "jobs:sleepy", "args": {"tag": "s", "ms": 1200}}
     )
@@ -134,7 +134,7 @@ async def test_long_actions_keep_their_lease(deployment: Deployment) -> None:
 
 async def test_stop_waits_for_running_work_then_settles_it(deployment: Deployment) -> None:
     runtime, executor = await deployment.runtime(
-        ExecutorOptions(poll_ms=60_000, shutdown_grace_ms=200)
+        LeaseOptions(poll_ms=60_000, shutdown_grace_ms=200)
     )
     quick = await runtime.call(
         "jobs:schedule", {"function": "jobs:sleepy", "args": {"tag": "q", "ms": 50}}
@@ -151,14 +151,14 @@ async def test_stop_waits_for_running_work_then_settles_it(deployment: Deploymen
 
 async def test_stop_settles_what_a_claim_in_flight_committed(deployment: Deployment) -> None:
     runtime, executor = await deployment.runtime(
-        ExecutorOptions(poll_ms=60_000, shutdown_grace_ms=100)
+        LeaseOptions(poll_ms=60_000, shutdown_grace_ms=100)
     )
     claimed, gate = asyncio.Event(), asyncio.Event()
 
     def held(claim: Callable[..., Any]) -> Callable[..., Any]:
         async def claim_then_wait(*args: Any) -> Any:
             result = await claim(*args)  # committed: the rows are inProgress under our lease
-            if result[0] if isinstance(result, tuple) else result:
+            if result.runs or result.ran:
                 claimed.set()
                 await gate.wait()
             return result
@@ -166,8 +166,7 @@ async def test_stop_settles_what_a_claim_in_flight_committed(deployment: Deploym
         return claim_then_wait
 
     # The window between a claim's commit and the start of its rows, held open.
-    executor.jobs.claim = held(executor.jobs.claim)
-    executor.jobs.claim_running_mutations = held(executor.jobs.claim_running_mutations)
+    executor.jobs.claim = held(executor.jobs.claim)  # type: ignore[method-assign]
     job = await runtime.call(
         "jobs:schedule", {"function": "jobs:sleepy", "args": {"tag": "s", "ms": 5000}}
     )
@@ -180,7 +179,7 @@ async def test_stop_settles_what_a_claim_in_flight_committed(deployment: Deploym
 
 
 async def test_several_executors_run_each_mutation_exactly_once(deployment: Deployment) -> None:
-    options = ExecutorOptions(poll_ms=100, concurrency=8)
+    options = LeaseOptions(poll_ms=100, concurrency=8)
     first, _ = await deployment.runtime(options)
     for _ in range(2):
         await deployment.runtime(options)

@@ -16,13 +16,12 @@ from typing_extensions import TypedDict
 
 from mainspring import MutationCtx, Schema, StorageId, Table, mutation
 from mainspring.cli import cli
-from mainspring.db.store import SYSTEM_TABLES
 from mainspring.ids import new_id
 from mainspring.storage.base import BlobStore
 from mainspring.storage.gc import collect_garbage, references_in
 from mainspring.storage.local import _INCOMING, LocalBlobStore
 from mainspring.storage.s3 import S3BlobStore
-from mainspring.storage.service import blob_key
+from mainspring.storage.service import STORAGE_NUMBER, blob_key
 from mainspring.testing import TestApp
 
 if TYPE_CHECKING:
@@ -124,7 +123,7 @@ async def _populate(app: TestApp) -> dict[str, str]:
 
 def test_references_follow_nested_types() -> None:
     hint = dict[str, list[StorageId | None]]
-    sid = new_id(SYSTEM_TABLES["_storage"], time.time() * 1000)
+    sid = new_id(STORAGE_NUMBER, time.time() * 1000)
     assert list(references_in({"k": [None, sid]}, hint)) == [sid]
     assert list(references_in(sid, str)) == []
     assert list(references_in({"x": {"y": sid}}, Any)) == [sid]

@@ -120,12 +120,12 @@ def test_signing_tokens_and_windows() -> None:
 
 
 def test_blob_keys_name_storage_ids() -> None:
-    from mainspring.db.store import SYSTEM_TABLES
     from mainspring.ids import new_id
+    from mainspring.storage.service import STORAGE_NUMBER, UPLOADS_NUMBER
 
-    storage_id = new_id(SYSTEM_TABLES["_storage"], 1)
+    storage_id = new_id(STORAGE_NUMBER, 1)
     assert storage_id_of_key(blob_key(storage_id)) == storage_id
-    assert storage_id_of_key(new_id(SYSTEM_TABLES["_storage_uploads"], 1)) is None
+    assert storage_id_of_key(new_id(UPLOADS_NUMBER, 1)) is None
     assert storage_id_of_key(".incoming/x.part") is None
 
 

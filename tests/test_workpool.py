@@ -252,8 +252,8 @@ async def test_a_dead_processes_action_counts_as_a_failed_attempt(app: TestApp) 
     work_id = await app.mutation("work:enqueue", {"pool": "flaky", "tag": "dead"})
     # Another process claimed it and died: its lease expires.
     other = app.workpools.dispatcher.store
-    claim = await type(other)(app.runtime, "gone:1", 1000).claim("flaky", 10)
-    assert [r["_id"] for r in claim.rows] == [work_id]
+    claim = await type(other)(app.runtime, "gone:1", 1000).claim(10)
+    assert [run.id for run in claim.runs] == [work_id]
     assert await app.workpools.reap() == 0
     app.clock.advance(1001)
     assert await app.workpools.reap() == 1
@@ -272,10 +272,10 @@ async def test_enqueue_checks_what_it_is_given(app: TestApp) -> None:
         await app.runtime.call(
             "work:enqueue", {"pool": "plain", "tag": 3}
         )  # the function's own validation
-    from mainspring.context import MutationCtx
 
     async def body(writer: Any) -> None:
-        ctx = MutationCtx(app.runtime, writer, __import__("mainspring").Auth())
+        bump = app.runtime.registry.resolve("work:bump")
+        ctx = app.runtime.mutation_ctx(bump, writer, __import__("mainspring").Auth())
         with pytest.raises(NotAllowedError, match="use enqueue_mutation"):
             await pool.enqueue_action(ctx, "work:bump", {"counter": "x"})
         with pytest.raises(NotAllowedError, match="is a query"):

@@ -23,6 +23,7 @@ from typing import Any
 
 from .db.base import Database
 from .errors import ConfigurationError
+from .lease.options import SCHEDULED_FUNCTIONS, WORK_ITEMS
 from .storage.base import BlobStore
 
 __all__ = ["CONFIG_FILE", "SETTINGS", "Setting", "Settings", "load_settings", "parse_size"]
@@ -202,7 +203,7 @@ SETTINGS: dict[str, Setting] = {
             "scheduler_concurrency",
             "--scheduler-concurrency",
             "Scheduled functions one process runs at once.",
-            32,
+            SCHEDULED_FUNCTIONS.concurrency,
             _integer(1, 10_000),
         ),
         Setting(
@@ -210,21 +211,21 @@ SETTINGS: dict[str, Setting] = {
             "--scheduler-lease",
             "How long a running scheduled function's process may stay silent before another "
             "process settles it (renewed every quarter of it).",
-            10_000.0,
+            SCHEDULED_FUNCTIONS.lease_ms,
             _duration(100.0),
         ),
         Setting(
             "scheduler_poll",
             "--scheduler-poll",
             "Safety-net polling interval for due scheduled functions (wake-ups are immediate).",
-            5_000.0,
+            SCHEDULED_FUNCTIONS.poll_ms,
             _duration(10.0),
         ),
         Setting(
             "scheduled_retention",
             "--scheduled-retention",
             "How long finished scheduled functions are kept before they are pruned.",
-            7 * 86400e3,
+            SCHEDULED_FUNCTIONS.retention_ms,
             _duration(0.0),
         ),
         Setting(
@@ -232,14 +233,14 @@ SETTINGS: dict[str, Setting] = {
             "--workpool-concurrency",
             "Work pool items one process runs at once (each pool's own cap holds across "
             "processes).",
-            64,
+            WORK_ITEMS.concurrency,
             _integer(1, 10_000),
         ),
         Setting(
             "workpool_retention",
             "--workpool-retention",
             "How long finished work pool items are kept before they are pruned.",
-            86400e3,
+            WORK_ITEMS.retention_ms,
             _duration(0.0),
         ),
         Setting(
@@ -275,12 +276,12 @@ class Settings:
     s3_region: str | None
     admin_key: str | None
     scheduler: str = "on"
-    scheduler_concurrency: int = 32
-    scheduler_lease: float = 10_000.0
-    scheduler_poll: float = 5_000.0
-    scheduled_retention: float = 7 * 86400e3
-    workpool_concurrency: int = 64
-    workpool_retention: float = 86400e3
+    scheduler_concurrency: int = SCHEDULED_FUNCTIONS.concurrency
+    scheduler_lease: float = SCHEDULED_FUNCTIONS.lease_ms
+    scheduler_poll: float = SCHEDULED_FUNCTIONS.poll_ms
+    scheduled_retention: float = SCHEDULED_FUNCTIONS.retention_ms
+    workpool_concurrency: int = WORK_ITEMS.concurrency
+    workpool_retention: float = WORK_ITEMS.retention_ms
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -15,12 +15,20 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
-from .functions import internal_mutation, internal_query
+from .features import Feature, SystemTable
+from .functions import FunctionDefinition, system_function
 
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["ENV_TABLE", "EnvironmentVariables", "SYSTEM_FUNCTIONS", "check_name", "check_value"]
+__all__ = [
+    "ENV_TABLE",
+    "FEATURE",
+    "SYSTEM_FUNCTIONS",
+    "EnvironmentVariables",
+    "check_name",
+    "check_value",
+]
 
 ENV_TABLE = "_environment_variables"
 REFRESH_MS = 1_000.0
@@ -95,7 +103,7 @@ async def _find(ctx: Any, name: str) -> dict[str, Any] | None:
     return found
 
 
-@internal_mutation
+@system_function("mutation")
 async def env_set(ctx: Any, name: str, value: str) -> bool:
     """Set a variable; True if it was new."""
     check_value(check_name(name), value)
@@ -110,7 +118,7 @@ async def env_set(ctx: Any, name: str, value: str) -> bool:
     return True
 
 
-@internal_mutation
+@system_function("mutation")
 async def env_set_many(ctx: Any, variables: dict[str, str]) -> int:
     """Set several variables at once (``env set --from-file``), all or none."""
     for name, value in variables.items():
@@ -120,21 +128,21 @@ async def env_set_many(ctx: Any, variables: dict[str, str]) -> int:
     return len(variables)
 
 
-@internal_query
+@system_function("query")
 async def env_get(ctx: Any, name: str) -> str | None:
     """A variable's value, or None."""
     found = await _find(ctx, check_name(name))
     return None if found is None else str(found["value"])
 
 
-@internal_query
+@system_function("query")
 async def env_list(ctx: Any) -> dict[str, str]:
     """Every variable, by name."""
     rows = await ctx.db.system.query(ENV_TABLE).collect()
     return {row["name"]: row["value"] for row in sorted(rows, key=lambda r: r["name"])}
 
 
-@internal_mutation
+@system_function("mutation")
 async def env_remove(ctx: Any, name: str) -> bool:
     """Remove a variable; False if it was not set."""
     found = await _find(ctx, check_name(name))
@@ -145,10 +153,17 @@ async def env_remove(ctx: Any, name: str) -> bool:
 
 
 #: Built-in functions every app has, callable only with the admin key.
-SYSTEM_FUNCTIONS: Mapping[str, Any] = {
+SYSTEM_FUNCTIONS: Mapping[str, FunctionDefinition] = {
     "_system/env:set": env_set,
     "_system/env:set_many": env_set_many,
     "_system/env:get": env_get,
     "_system/env:list": env_list,
     "_system/env:remove": env_remove,
 }
+
+#: What environment variables bring to a deployment.
+FEATURE = Feature(
+    "env",
+    tables=[SystemTable(ENV_TABLE, 5, {"by_name": ("name",)})],
+    functions=SYSTEM_FUNCTIONS,
+)

@@ -33,6 +33,7 @@ __all__ = [
     "mutation",
     "parse_path",
     "query",
+    "system_function",
 ]
 
 Kind = Literal["query", "mutation", "action"]
@@ -46,12 +47,17 @@ class FunctionDefinition:
     Calling the definition calls the handler directly, like the plain function it wraps.
     """
 
-    def __init__(self, handler: Handler, kind: Kind, visibility: Visibility) -> None:
+    def __init__(
+        self, handler: Handler, kind: Kind, visibility: Visibility, *, system: bool = False
+    ) -> None:
         if not inspect.iscoroutinefunction(handler):
             raise SchemaError(f"{handler.__qualname__}: Mainspring functions must be `async def`")
         self.handler = handler
         self.kind: Kind = kind
         self.visibility: Visibility = visibility
+        #: One of Mainspring's built-in functions (``_system/…``): its ctx is a
+        #: :class:`~mainspring.context.SystemCtx` with the internal database objects.
+        self.system = system
         self.name = handler.__name__
         self.path: str | None = None  # set when the functions folder is loaded
         self.__doc__ = handler.__doc__
@@ -189,6 +195,12 @@ action = _Decorator("action", "public")
 internal_query = _Decorator("query", "internal")
 internal_mutation = _Decorator("mutation", "internal")
 internal_action = _Decorator("action", "internal")
+
+
+def system_function(kind: Kind) -> Callable[[Handler], FunctionDefinition]:
+    """Declare one of Mainspring's built-in functions (internal, with a ``SystemCtx``);
+    never for user code."""
+    return lambda fn: FunctionDefinition(fn, kind, "internal", system=True)
 
 
 def parse_path(path: str) -> str:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import random
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,13 +18,16 @@ from typing import Any, Protocol, TypeVar
 
 from . import values
 from .auth import Auth, UserIdentity
+from .backoff import Backoff
 from .clock import Clock, SystemClock
-from .context import ActionCtx, MutationCtx, QueryCtx
-from .crons import system as crons_system
+from .context import ActionCtx, CallScope, MutationCtx, QueryCtx, SystemCtx
+from .crons.feature import FEATURE as CRONS
 from .db.base import Database, RetryableConflict
+from .db.facade import DatabaseReader, DatabaseWriter
 from .db.lazy import LazySnapshot
 from .db.store import Catalog, DocumentReader, DocumentStore, DocumentWriter, WriteSet
-from .env import ENV_TABLE, SYSTEM_FUNCTIONS, EnvironmentVariables
+from .env import ENV_TABLE, EnvironmentVariables
+from .env import FEATURE as ENV
 from .errors import (
     ArgumentValidationError,
     AuthenticationError,
@@ -33,14 +35,18 @@ from .errors import (
     NotAllowedError,
     ValidationError,
 )
+from .features import Feature, check_features
 from .functions import FunctionDefinition, Kind
 from .ids import table_resolver
 from .logs import capture_logs
 from .registry import FunctionRegistry, LoadedApp
+from .scheduling.feature import FEATURE as SCHEDULING
 from .scheduling.service import Scheduling
-from .storage import system as storage_system
 from .storage.base import BlobStore
+from .storage.feature import FEATURE as STORAGE
 from .storage.service import StorageService
+from .sync.feature import FEATURE as SYNC
+from .workpool.feature import FEATURE as WORKPOOL
 from .workpool.hub import WorkpoolHub
 
 __all__ = ["CallResult", "Runtime"]
@@ -48,8 +54,16 @@ __all__ = ["CallResult", "Runtime"]
 log = logging.getLogger("mainspring.runtime")
 
 MAX_MUTATION_ATTEMPTS = 24
+#: Between attempts of a mutation that conflicted with concurrent writes (seconds).
+CONFLICT_BACKOFF = Backoff(0.002, 2.0, 0.25)
+#: Between attempts of processes starting together, racing to create the same tables.
+_START_BACKOFF = Backoff(0.005, 2.0, 0.25)
 #: How long one service may take to stop (an executor's own grace period is shorter).
 SERVICE_STOP_TIMEOUT_S = 60
+
+
+#: The features every deployment has, in the order their tables are created.
+FEATURES: tuple[Feature, ...] = (STORAGE, SCHEDULING, CRONS, ENV, WORKPOOL, SYNC)
 
 
 @dataclass
@@ -95,13 +109,12 @@ class Runtime:
         self.registry: FunctionRegistry = app.registry
         self.database = database
         self.clock = clock or SystemClock()
-        self.store = DocumentStore(database, self.clock, app.schema)
-        for path, definition in {
-            **SYSTEM_FUNCTIONS,
-            **storage_system.SYSTEM_FUNCTIONS,
-            **crons_system.SYSTEM_FUNCTIONS,
-        }.items():
-            self.registry.add(path, definition)
+        self.features = FEATURES
+        tables = check_features(self.features)
+        self.store = DocumentStore(database, self.clock, app.schema, list(tables.values()))
+        for feature in self.features:
+            for path, definition in feature.functions.items():
+                self.registry.add(path, definition)
         #: File storage (``ctx.storage``): ``blob_store`` defaults to a temporary folder.
         self.storage = StorageService(
             self, blob_store, site_url=site_url, max_upload_bytes=max_upload_bytes
@@ -117,11 +130,13 @@ class Runtime:
         #: Work pools' shared state: pool rows, wake-ups, the system functions.
         self.workpools = WorkpoolHub(self)
         self._services: list[Service] = []
+        for feature in self.features:
+            if feature.install is not None:
+                feature.install(self)
 
     async def start(self) -> None:
         """Open the database, sync the catalog with the schema, load the admin key."""
         await self.database.open()
-        delay = 0.005
         for attempt in range(1, MAX_MUTATION_ATTEMPTS + 1):
             try:
                 await self._prepare()
@@ -131,8 +146,7 @@ class Runtime:
                 self.store.invalidate_catalog()
                 if attempt == MAX_MUTATION_ATTEMPTS:
                     raise
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 0.25)
+                await _START_BACKOFF.sleep(attempt)
         for service in self._services:
             await service.start()
 
@@ -269,10 +283,50 @@ class Runtime:
         elif definition.kind == "mutation":
             value = await self._run_mutation(definition, checked, auth, wrap)
         else:
-            value = await definition.handler(ActionCtx(self, auth), **checked)
-        return self._check_return(definition, value)
+            value = await definition.handler(self.action_ctx(definition, auth), **checked)
+        return self.check_return(definition, value)
 
-    def _check_return(self, definition: FunctionDefinition, value: Any) -> Any:
+    # -- contexts -----------------------------------------------------------------------------
+
+    def query_ctx(
+        self, definition: FunctionDefinition, reader: DocumentReader, auth: Auth
+    ) -> QueryCtx | SystemCtx:
+        """The ctx ``definition`` (a query) gets over ``reader``'s snapshot."""
+        scope = CallScope(self, auth, "query", reader)
+        return SystemCtx(scope) if definition.system else QueryCtx(scope, DatabaseReader(reader))
+
+    def mutation_ctx(
+        self, definition: FunctionDefinition, writer: DocumentWriter, auth: Auth
+    ) -> MutationCtx | SystemCtx:
+        """The ctx ``definition`` (a mutation) gets in ``writer``'s transaction."""
+        scope = CallScope(self, auth, "mutation", writer)
+        if definition.system:
+            return SystemCtx(scope)
+        return MutationCtx(scope, DatabaseWriter(writer))
+
+    def action_ctx(
+        self, definition: FunctionDefinition | None, auth: Auth
+    ) -> ActionCtx | SystemCtx:
+        """The ctx ``definition`` (an action; None for an HTTP action's handler) gets."""
+        scope = CallScope(self, auth, "action", None)
+        return SystemCtx(scope) if definition and definition.system else ActionCtx(scope)
+
+    def mutation_body(
+        self, definition: FunctionDefinition, args: Any, auth: Auth
+    ) -> Callable[[DocumentWriter], Awaitable[Any]]:
+        """``definition`` (a mutation) as a body to run in a given transaction: validate
+        ``args``, run the handler, check what it returns (scheduled and work-pool
+        mutations, which commit their own bookkeeping in the same transaction)."""
+
+        async def body(writer: DocumentWriter) -> Any:
+            checked = self.validate_args(definition, args)
+            value = await definition.handler(self.mutation_ctx(definition, writer, auth), **checked)
+            return self.check_return(definition, value)
+
+        return body
+
+    def check_return(self, definition: FunctionDefinition, value: Any) -> Any:
+        """``value`` checked against ``definition``'s return type and the value rules."""
         token = table_resolver.set(self.store.table_name)
         try:
             value = definition.validate_return(value)
@@ -286,7 +340,7 @@ class Runtime:
     ) -> Any:
         async with LazySnapshot(self.database) as tx:
             await self.store.ensure_loaded(tx)
-            ctx = QueryCtx(self, DocumentReader(self.store, tx), auth)
+            ctx = self.query_ctx(definition, DocumentReader(self.store, tx), auth)
             return await definition.handler(ctx, **args)
 
     async def _run_mutation(
@@ -297,7 +351,7 @@ class Runtime:
         wrap: MutationWrapper | None = None,
     ) -> Any:
         def body(writer: DocumentWriter) -> Awaitable[Any]:
-            return definition.handler(MutationCtx(self, writer, auth), **args)
+            return definition.handler(self.mutation_ctx(definition, writer, auth), **args)
 
         return await self.transact(body if wrap is None else wrap(body), label=definition.label)
 
@@ -315,7 +369,6 @@ class Runtime:
         callbacks, commit listeners). ``claim`` opens the backend's claim transaction instead
         (see :mod:`mainspring.db.base`) — for Mainspring's own work queues only.
         """
-        delay = 0.002
         for attempt in range(1, MAX_MUTATION_ATTEMPTS + 1):
             writer: DocumentWriter | None = None
             begin = (
@@ -338,8 +391,7 @@ class Runtime:
                         f"{label}: gave up after {attempt} attempts that conflicted "
                         f"with concurrent writes ({exc})"
                     ) from exc
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 0.25)
+                await CONFLICT_BACKOFF.sleep(attempt)
                 continue
             except BaseException:
                 if writer is not None and writer.writes:

@@ -23,9 +23,9 @@ from .clock import VirtualClock
 from .crons.jobs import CronJobs
 from .crons.runner import CronRunner
 from .db import open_database
+from .deployment import Deployment
 from .functions import FunctionDefinition
 from .registry import LoadedApp, app_from_functions, load_app
-from .runtime import Runtime
 from .scheduling.harness import ScheduledDriver
 from .schema import Schema
 from .storage.base import BlobStore
@@ -69,7 +69,8 @@ class TestApp:
             self._tmp = tempfile.TemporaryDirectory(prefix="mainspring-test-")
             database = str(Path(self._tmp.name) / "db.sqlite3")
         # blob_store None: the runtime keeps files in a temporary folder, removed at exit.
-        self.runtime = Runtime(loaded, open_database(database), self.clock, blob_store=blob_store)
+        deployment = Deployment.for_harness(loaded, open_database(database), self.clock, blob_store)
+        self.runtime = deployment.runtime
         self._identity: UserIdentity | None = None
         #: Scheduled functions run only when a test says so (``advance_time``, ``finish_…``).
         self.scheduled = ScheduledDriver(self.runtime, self.clock)

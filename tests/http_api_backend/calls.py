@@ -15,6 +15,7 @@ from mainspring import (
     mutation,
     query,
 )
+from mainspring.context import scope_of
 
 log = logging.getLogger("http_api_backend")
 
@@ -52,7 +53,8 @@ async def send_slowly(ctx: Any, body: str, pause_ms: int) -> str:
     async def pause() -> None:
         await asyncio.sleep(pause_ms / 1000)
 
-    ctx.db.writes.after_commit.append(pause)
+    # A test device, not user API: Mainspring's internal writer behind this ctx.
+    scope_of(ctx).writer.writes.after_commit.append(pause)
     return await ctx.db.insert("messages", {"body": body, "author": "slow"})
 
 

@@ -16,10 +16,8 @@ from typing import Any
 import click
 
 from ..config import Settings
-from ..crons.runner import attach_crons
-from ..scheduling.executor import attach_executor
-from ..server.asgi import build_runtime, configure_logging
-from ..workpool.dispatcher import attach_workpools
+from ..deployment import Deployment
+from ..server.asgi import configure_logging
 from .options import COMMON, err, resolve_settings, setting_options
 
 __all__ = ["SCHEDULER_SETTINGS", "worker"]
@@ -36,11 +34,10 @@ SCHEDULER_SETTINGS = (
 
 
 async def _work(settings: Settings) -> None:
-    runtime = build_runtime(settings)
-    executor = attach_executor(runtime, settings)
-    attach_workpools(runtime, settings)
-    attach_crons(runtime, settings, executor)
-    await runtime.start()
+    deployment = Deployment.from_settings(settings, background=True)
+    executor = deployment.executor
+    assert executor is not None
+    await deployment.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -52,7 +49,7 @@ async def _work(settings: Settings) -> None:
         await stop.wait()
     finally:
         err.print("stopping: waiting for running scheduled functions…")
-        await runtime.stop()
+        await deployment.stop()
 
 
 @click.command()

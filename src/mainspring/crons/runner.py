@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ..scheduling.chores import sleep_until_at_most
+from ..lease.chores import sleep_until_at_most
 from .firing import fire_crons
 from .jobs import CronJob
 from .reconcile import Reconciled, reconcile
@@ -121,7 +121,7 @@ class CronRunner:
             return 0
         fired = await fire_crons(self.runtime, [row["_id"] for row in due], self.executor)
         if fired.adopted and self.executor is not None:
-            self.executor.adopt(fired.adopted)
+            self.executor.adopt_rows(fired.adopted)
         return fired.count
 
     async def _loop(self) -> None:

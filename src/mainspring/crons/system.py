@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ValidationError
-from ..functions import internal_query
+from ..functions import system_function
 from .schedule import schedule_from_json
 from .tables import BY_CRON_TICK, BY_NAME, HISTORY, JOBS_TABLE, RUNS_TABLE
 
 __all__ = ["SYSTEM_FUNCTIONS"]
 
 
-@internal_query
+@system_function("query")
 async def list_crons(ctx: Any, runs: int = 5) -> list[dict[str, Any]]:
     """Every cron by name: its schedule (described), function, next run and latest runs
     (newest first, at most ``runs``)."""

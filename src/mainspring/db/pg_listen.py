@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ..backoff import Backoff
 from ..errors import DatabaseError
 from .base import Listening, NotificationCallback
 
@@ -22,7 +23,8 @@ __all__ = ["PgListening", "channel_name"]
 
 log = logging.getLogger("mainspring.db")
 
-_RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+#: Between attempts to listen again after the connection was lost (seconds).
+_RETRY = Backoff(0.1, 3.0, 5.0, jitter=False)
 _CLOSE_TIMEOUT_S = 5.0
 
 
@@ -74,7 +76,7 @@ class PgListening(Listening):
                     log.warning("lost the connection listening on %s: %s", self._channel, exc)
                 conn = None
             failures += 1
-            await asyncio.sleep(_RETRY_S[min(failures, len(_RETRY_S)) - 1])
+            await _RETRY.sleep(failures)
             try:
                 conn = await self._connect()
             except psycopg.Error as exc:

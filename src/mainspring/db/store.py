@@ -8,13 +8,14 @@ what they read and write, so live queries can later tell which subscriptions a c
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import values
 from ..clock import Clock
 from ..errors import DocumentNotFoundError, NotAllowedError, SchemaError, ValidationError
+from ..features import FIRST_USER_TABLE, SystemTable
 from ..ids import decode_id, new_id, table_resolver
 from ..schema import Schema, check_table_name
 from .base import Database, IndexEntry, IndexRow, StoredDocument, Transaction
@@ -23,7 +24,6 @@ from .query import Query
 from .read_set import ReadSet, current_read_set
 
 __all__ = [
-    "SYSTEM_TABLES",
     "Catalog",
     "DocumentReader",
     "DocumentStore",
@@ -33,33 +33,6 @@ __all__ = [
 
 log = logging.getLogger("mainspring.db")
 
-#: System tables have fixed numbers below FIRST_USER_TABLE.
-SYSTEM_TABLES = {
-    "_storage": 1,
-    "_scheduled_functions": 2,
-    "_cron_jobs": 3,
-    "_cron_runs": 4,
-    "_environment_variables": 5,
-    "_storage_uploads": 6,
-    "_workpools": 7,
-    "_workpool_items": 8,
-    "_session_requests": 9,
-}
-#: Indexes of system tables, as a schema declares them for user tables.
-SYSTEM_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
-    "_environment_variables": {"by_name": ("name",)},
-    "_cron_jobs": {"by_name": ("name",), "by_next_run": ("nextRun",)},
-    "_cron_runs": {"by_cron_tick": ("cron", "tick")},
-    "_scheduled_functions": {
-        "by_state": ("state.kind", "scheduledTime"),
-        "by_completed_time": ("completedTime",),
-    },
-    "_storage_uploads": {"by_storage_id": ("storageId",), "by_expires": ("expiresAt",)},
-    "_workpools": {"by_name": ("name",)},
-    "_workpool_items": {"by_pool_status": ("pool", "status", "runAt")},
-    "_session_requests": {"by_request": ("sessionId", "requestId"), "by_time": ("at",)},
-}
-FIRST_USER_TABLE = 10_000
 CREATION_INDEX = "by_creation_time"
 
 
@@ -100,10 +73,18 @@ class WriteSet:
 class DocumentStore:
     """The catalog and the schema of one deployment over one database."""
 
-    def __init__(self, database: Database, clock: Clock, schema: Schema | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        schema: Schema | None = None,
+        system_tables: Sequence[SystemTable] = (),
+    ) -> None:
         self.database = database
         self.clock = clock
         self.schema = schema
+        #: The features' system tables (see :mod:`mainspring.features`), by name.
+        self.system_tables = {table.name: table for table in system_tables}
         self.catalog = Catalog()
         self._stale = False
         self._last_creation = 0.0
@@ -141,7 +122,7 @@ class DocumentStore:
         """Bring the catalog in line with the schema: create tables, build and drop indexes."""
         async with self.database.transaction(write=True) as tx:
             self.catalog = await Catalog.load(tx)
-            for name in SYSTEM_TABLES:
+            for name in self.system_tables:
                 await self._ensure_table(tx, name)
             await self._sync_system_indexes(tx)
             for name in self.schema.tables if self.schema else ():
@@ -157,8 +138,8 @@ class DocumentStore:
         number = self.catalog.numbers.get(name)
         if number is not None:
             return number
-        if name in SYSTEM_TABLES:
-            number = SYSTEM_TABLES[name]
+        if name in self.system_tables:
+            number = self.system_tables[name].number
         else:
             number = max([FIRST_USER_TABLE - 1, *self.catalog.names]) + 1
         await tx.create_table(name, number)
@@ -171,9 +152,9 @@ class DocumentStore:
         return number
 
     async def _sync_system_indexes(self, tx: Transaction) -> None:
-        for name, indexes in SYSTEM_INDEXES.items():
+        for name, table in self.system_tables.items():
             number = self.catalog.numbers[name]
-            for index, fields in indexes.items():
+            for index, fields in table.indexes.items():
                 if (number, index) not in self.catalog.indexes:
                     await self._create_index(tx, number, index, fields)
 
@@ -309,6 +290,10 @@ class DocumentReader:
 
     def _remember(self, doc_id: str, stored: StoredDocument | None) -> None:
         """A writer keeps what its transaction read and wrote (see DocumentWriter)."""
+
+    def table_of(self, doc_id: Any) -> str | None:
+        """The table an id names (ValidationError if it is not an id)."""
+        return self._table_of(doc_id, strict=True)
 
     def _table_of(self, doc_id: Any, *, strict: bool) -> str | None:
         number = decode_id(doc_id) if isinstance(doc_id, str) else None

@@ -1,4 +1,5 @@
-"""The executor's reads and writes of ``_scheduled_functions``.
+"""The scheduled functions' :class:`~mainspring.lease.store.LeaseStore`: the executor's
+reads and writes of ``_scheduled_functions``.
 
 Every state change of a claimed row checks, in its own transaction, that the row is still
 ``inProgress`` under this executor's lease — so a row that was canceled, or whose lease
@@ -9,19 +10,22 @@ mutations run exactly once and actions at most once, whatever the processes do.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..crons.history import record_job_state
 from ..db.query import IndexRangeBuilder
 from ..db.store import REMOVE, DocumentReader, DocumentWriter
 from ..errors import FunctionNotFoundError
+from ..lease.store import Claim, InlineMutations, Leased, MutationBody
 from .jobs import (
     COMPLETED_INDEX,
     DIED_ERROR,
     FINISHED,
     STATE_INDEX,
     TABLE,
+    current_job,
     failed,
     state,
 )
@@ -31,10 +35,10 @@ if TYPE_CHECKING:
 
 __all__ = ["JobStore", "Outcome"]
 
+log = logging.getLogger("mainspring.scheduler")
+
 #: A finished run: the new ``state`` value.
 Outcome = dict[str, Any]
-#: A scheduled mutation's body, run in a transaction by its writer.
-MutationBody = Callable[[DocumentWriter], Awaitable[None]]
 _FIELDS = ("state.kind", "scheduledTime")
 _REAP_BATCH = 500
 
@@ -48,8 +52,17 @@ def _range(kind: str, *, through: float | None = None, after: float | None = Non
     return builder.bounds()
 
 
+def leased(row: dict[str, Any]) -> Leased:
+    """The engine's view of a row marked ``inProgress`` under a lease."""
+    args = row["args"][0] if row["args"] else {}
+    return Leased(row["_id"], row["name"], args, float(row["lease"]["expires"]), row)
+
+
 class JobStore:
     """Claims, completions, heartbeats, reaping and pruning for one executor (``owner``)."""
+
+    what = "scheduled functions"
+    noun = "scheduled function"
 
     def __init__(self, runtime: Runtime, owner: str, lease_ms: float) -> None:
         self.runtime = runtime
@@ -58,9 +71,6 @@ class JobStore:
 
     def lease(self, now: float) -> dict[str, Any]:
         """A lease for this executor, taken at ``now``."""
-        return self._lease(now)
-
-    def _lease(self, now: float) -> dict[str, Any]:
         return {"owner": self.owner, "expires": now + self.lease_ms}
 
     def owns(self, row: dict[str, Any] | None) -> bool:
@@ -71,48 +81,73 @@ class JobStore:
             and row.get("lease", {}).get("owner") == self.owner
         )
 
-    async def claim(self, limit: int) -> list[dict[str, Any]]:
-        """Mark up to ``limit`` due pending rows ``inProgress`` under our lease; return them."""
-        rows, _ = await self.claim_running_mutations(limit, lambda row: None)
-        return rows
+    # -- outcomes -----------------------------------------------------------------------------
 
-    async def claim_running_mutations(
-        self, limit: int, mutation_of: Callable[[dict[str, Any]], MutationBody | None]
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Claim like :meth:`claim`, and run the due mutations among the rows in the same
-        transaction, marking them ``success`` — one commit for the lot. Only where claim
-        transactions are serializable (``Database.serializable_claims``); with a
-        ``mutation_of`` that always says None it is the plain :meth:`claim`.
+    def success(self, value: Any) -> Outcome:
+        """A run's ``success`` state (a scheduled function's value is not kept)."""
+        return state("success")
 
-        ``mutation_of(row)`` is the body to run for a mutation row (None for the others,
-        which are claimed as usual and returned). Returns those rows and how many mutations
-        ran. An exception from a mutation rolls everything back and propagates: the caller
-        claims the ordinary way instead, so the failure is recorded for that row alone.
-        """
+    def failure(self, error: str, *, retryable: bool) -> Outcome:
+        """A run's ``failed`` state (scheduled actions are never retried: at most once)."""
+        return failed(error)
 
-        async def body(writer: DocumentWriter) -> tuple[list[dict[str, Any]], int]:
+    def retryable(self, exc: BaseException) -> bool:
+        """Never: a scheduled action runs at most once."""
+        return False
+
+    @contextlib.contextmanager
+    def running(self, run: Leased) -> Iterator[None]:
+        """While a scheduled action runs, what it schedules is checked against its row (a
+        canceled running action schedules only canceled functions)."""
+        token = current_job.set(run.id)
+        try:
+            yield
+        finally:
+            current_job.reset(token)
+
+    # -- claims -------------------------------------------------------------------------------
+
+    async def claim(self, limit: int, inline: InlineMutations | None = None) -> Claim:
+        """Mark up to ``limit`` due pending rows ``inProgress`` under our lease; with
+        ``inline``, run the due mutations among them in the same transaction instead (if
+        one raises, everything claims again the plain way)."""
+
+        async def body(writer: DocumentWriter) -> Claim:
             system = writer.system_writer()
             now = self.runtime.clock.now_ms()
             index = await system.index_for(TABLE, STATE_INDEX)
             assert index is not None
             lo, hi = _range("pending", through=now)
             rows = await system.claim(index, lo, hi, limit)
-            lease = self._lease(now)
-            claimed, ran = [], 0
+            lease = self.lease(now)
+            claim = Claim(full=len(rows) == limit)
             for row in rows:
-                run = mutation_of(row)
-                await record_job_state(system, row, state("inProgress"), now)
-                if run is None:
+                row["state"], row["lease"] = state("inProgress"), lease
+                run = leased(row)
+                mutation = inline(run) if inline is not None else None
+                await self.runtime.scheduling.state_changed(system, row, state("inProgress"), now)
+                if mutation is None:
                     await system.patch(row["_id"], {"state": state("inProgress"), "lease": lease})
-                    row["state"], row["lease"] = state("inProgress"), lease
-                    claimed.append(row)
+                    claim.runs.append(run)
                 else:
-                    await run(writer)
+                    await mutation(writer)
                     await self._set(system, row, state("success"))
-                    ran += 1
-            return claimed, ran
+                    claim.ran += 1
+            return claim
 
-        return await self.runtime.transact(body, label="claiming scheduled functions", claim=True)
+        label = "claiming scheduled functions"
+        if inline is not None:
+            try:
+                return await self.runtime.transact(body, label=label, claim=True)
+            except Exception as exc:
+                # A mutation failed: claim the plain way, so it fails (and is recorded) alone.
+                log.debug("running due mutations in the claim failed (%s); claiming", exc)
+                inline = None
+        return await self.runtime.transact(body, label=label, claim=True)
+
+    async def next_due(self, after: float | None = None) -> float | None:
+        """The earliest ``scheduledTime`` of a pending row (later than ``after``), if any."""
+        return await self.next_pending(after)
 
     async def next_pending(self, after: float | None = None) -> float | None:
         """The earliest ``scheduledTime`` of a pending row (later than ``after``), if any."""
@@ -124,17 +159,10 @@ class JobStore:
             rows = await system.scan(index, lo, hi, False, 1)
         return float(rows[0][1]["scheduledTime"]) if rows else None
 
-    async def run_mutation(self, job_id: str, run: MutationBody) -> bool:
-        """In one transaction: check we still own the row, ``await run(writer)``, mark the
-        row ``success``. False (nothing run) if the row is no longer ours."""
-        return await self.run_mutations([(job_id, run)], label=f"scheduled function {job_id}") == 1
-
-    async def run_mutations(
-        self, batch: Sequence[tuple[str, MutationBody]], *, label: str | None = None
-    ) -> int:
-        """:meth:`run_mutation` for several rows in one transaction — one commit for the lot;
-        rows no longer ours are skipped. Returns how many ran. An exception from any body
-        rolls all of them back and propagates."""
+    async def run_mutations(self, batch: Sequence[tuple[str, MutationBody]]) -> int:
+        """In one transaction: for each row still ours, run its body and mark it
+        ``success`` — one commit for the lot; rows no longer ours are skipped. Returns how
+        many ran. An exception from any body rolls all of them back and propagates."""
 
         async def body(writer: DocumentWriter) -> int:
             system = writer.system_writer()
@@ -150,7 +178,7 @@ class JobStore:
                 ran += 1
             return ran
 
-        label = label or f"{len(batch)} scheduled mutations"
+        label = f"scheduled function {batch[0][0]}" if len(batch) == 1 else "scheduled mutations"
         return await self.runtime.transact(body, label=label)
 
     async def finish(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
@@ -182,7 +210,7 @@ class JobStore:
 
         async def body(writer: DocumentWriter) -> float:
             system = writer.system_writer()
-            lease = self._lease(self.runtime.clock.now_ms())
+            lease = self.lease(self.runtime.clock.now_ms())
             await system.prefetch(list(job_ids))
             for job_id in job_ids:
                 if self.owns(await system.get(job_id)):
@@ -253,7 +281,7 @@ class JobStore:
     async def _set(self, system: DocumentWriter, row: dict[str, Any], outcome: Outcome) -> None:
         now = self.runtime.clock.now_ms()
         await system.patch(row["_id"], {"state": outcome, "completedTime": now, "lease": REMOVE})
-        await record_job_state(system, row, outcome, now)
+        await self.runtime.scheduling.state_changed(system, row, outcome, now)
 
 
 def _expired(row: dict[str, Any], now: float) -> bool:

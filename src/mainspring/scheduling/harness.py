@@ -12,10 +12,11 @@ due work runs in the same rounds.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
+from ..lease.options import SCHEDULED_FUNCTIONS
 from .executor import Executor
-from .service import ExecutorOptions
 
 if TYPE_CHECKING:
     from ..clock import VirtualClock
@@ -51,7 +52,7 @@ class ScheduledDriver:
 
     def __init__(self, runtime: Runtime, clock: VirtualClock, *, concurrency: int = 1) -> None:
         self.clock = clock
-        self.executor = Executor(runtime, ExecutorOptions(concurrency=concurrency))
+        self.executor = Executor(runtime, replace(SCHEDULED_FUNCTIONS, concurrency=concurrency))
         #: Crons, work pools: driven in the same rounds as scheduled functions.
         self.participants: list[HarnessParticipant] = []
 

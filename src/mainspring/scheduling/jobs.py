@@ -119,13 +119,3 @@ def time_ms(when: float | datetime) -> float:
             )
         return when.timestamp() * 1000.0
     return _finite(when, "time")
-
-
-def error_text(exc: BaseException) -> str:
-    """How a failure reads in ``state.error``: the message, with the type for non-app errors."""
-    from ..errors import AppError
-
-    message = str(exc)
-    if isinstance(exc, AppError):
-        return message
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

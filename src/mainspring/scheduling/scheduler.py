@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import values
-from ..crons.history import record_job_state
 from ..db.store import REMOVE, DocumentWriter
 from ..errors import NotAllowedError, ValidationError
 from .jobs import (
@@ -110,7 +109,7 @@ class MutationScheduler(_Checks):
         await system.patch(
             job_id, {"state": state("canceled"), "completedTime": now, "lease": REMOVE}
         )
-        await record_job_state(system, row, state("canceled"), now)
+        await self._runtime.scheduling.state_changed(system, row, state("canceled"), now)
 
     async def insert(
         self,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import FunctionNotFoundError, ValidationError
-from ..functions import internal_mutation, internal_query, parse_path
+from ..functions import parse_path, system_function
 from .jobs import STATE_INDEX, STATES, TABLE
 
 __all__ = ["SYSTEM_FUNCTIONS"]
@@ -26,7 +26,7 @@ def _canonical(function: str) -> str:
         raise ValidationError(f"--function: {exc}") from None
 
 
-@internal_query
+@system_function("query")
 async def list_scheduled(
     ctx: Any, function: str | None = None, state: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
@@ -46,7 +46,7 @@ async def list_scheduled(
     return rows
 
 
-@internal_mutation
+@system_function("mutation")
 async def cancel_scheduled(ctx: Any, id: str) -> str:
     """Cancel one scheduled function; returns the state it was in before (only a
     ``pending`` or ``inProgress`` one is changed)."""

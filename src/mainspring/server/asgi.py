@@ -25,12 +25,10 @@ from starlette.routing import Route
 
 from ..codegen import DEFAULT_OUT, OUT_ENV, generate, write_files
 from ..config import Settings, load_settings
-from ..crons.runner import attach_crons
+from ..deployment import Deployment
 from ..errors import MainspringError
 from ..registry import LoadedApp, load_app
 from ..runtime import Runtime
-from ..scheduling.executor import attach_executor
-from ..workpool.dispatcher import attach_workpools
 from .app import create_app
 
 __all__ = [
@@ -61,17 +59,9 @@ def configure_logging(level: str) -> None:
 
 
 def build_runtime(settings: Settings, app: LoadedApp | None = None) -> Runtime:
-    """Load the functions folder (unless given ``app``, loaded from it) and open (lazily)
-    the database the settings name."""
-    app = app or load_app(settings.check_functions_dir())
-    return Runtime(
-        app,
-        settings.open_database(),
-        admin_key=settings.admin_key,
-        blob_store=settings.open_blob_store(),
-        site_url=settings.public_url,
-        max_upload_bytes=settings.max_upload_size,
-    )
+    """The runtime of the deployment ``settings`` describe, with no background work (the
+    CLI's in-process commands): see :class:`~mainspring.deployment.Deployment`."""
+    return Deployment.from_settings(settings, app, background=False).runtime
 
 
 def refresh_codegen(app: LoadedApp, functions_dir: Path) -> None:
@@ -122,15 +112,12 @@ def app_from_env() -> Starlette:
         app = load_app(settings.check_functions_dir())
         if dev:
             refresh_codegen(app, settings.functions_dir)
-        runtime = build_runtime(settings, app)
+        background = settings.scheduler == "on"  # scheduled functions, work pools, crons
+        deployment = Deployment.from_settings(settings, app, background=background)
     except Exception as exc:
         if not dev:
             raise
         message = describe_load_error(exc, settings.functions_dir)
         log.error("the app failed to load; fix it and save to reload:\n%s", message)
         return _broken_app(message)
-    if settings.scheduler == "on":
-        executor = attach_executor(runtime, settings)  # scheduled functions run here too
-        attach_workpools(runtime, settings)  # and work pools
-        attach_crons(runtime, settings, executor)  # and crons fire (once per tick overall)
-    return create_app(runtime, max_body_bytes=settings.max_request_body)
+    return create_app(deployment.runtime, max_body_bytes=settings.max_request_body)

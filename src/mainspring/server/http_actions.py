@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..auth import Auth
-from ..context import ActionCtx
 from ..logs import capture_logs
 from ..runtime import Runtime, request_id
 from .credentials import authenticate, parse_authorization
@@ -61,7 +60,7 @@ class HttpActions:
         await self.runtime.env.refresh_if_stale()
         try:
             with capture_logs(f"http {request.method} {path}"):
-                response = await action(ActionCtx(self.runtime, Auth(identity)), request)
+                response = await action(self.runtime.action_ctx(None, Auth(identity)), request)
         except Exception:
             rid = request_id()
             log.exception("[Request ID: %s] HTTP action %s %s failed", rid, request.method, path)

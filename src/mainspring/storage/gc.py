@@ -47,11 +47,11 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..db.store import SYSTEM_TABLES, DocumentReader
-from ..functions import internal_mutation
+from ..db.store import DocumentReader
+from ..functions import system_function
 from ..ids import IdRef, decode_id
 from .base import ListedBlob
-from .service import STORAGE_TABLE, UPLOADS_TABLE, storage_id_of_key
+from .service import STORAGE_NUMBER, STORAGE_TABLE, UPLOADS_TABLE, storage_id_of_key
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 DEFAULT_GRACE_MS = 86_400_000.0
-_STORAGE_NUMBER = SYSTEM_TABLES[STORAGE_TABLE]
+_STORAGE_NUMBER = STORAGE_NUMBER
 #: System tables whose documents may carry storage ids in their arguments.
 _SCANNED_SYSTEM_TABLES = ("_scheduled_functions", "_cron_jobs")
 
@@ -241,7 +241,7 @@ async def _stored_rows(reader: DocumentReader) -> AsyncIterator[dict[str, Any]]:
         yield row
 
 
-@internal_mutation
+@system_function("mutation")
 async def gc_delete(ctx: Any, storage_ids: list[str]) -> list[str]:
     """Delete those of ``storage_ids`` that are still unreferenced; the ids deleted.
 

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ..db.store import SYSTEM_TABLES, DocumentReader
+from ..db.store import DocumentReader
 from ..errors import MainspringError, ValidationError
 from ..ids import decode_id, new_id
 from .base import BlobInfo, BlobStore
@@ -50,6 +50,9 @@ log = logging.getLogger("mainspring.storage")
 
 STORAGE_TABLE = "_storage"
 UPLOADS_TABLE = "_storage_uploads"
+#: Their fixed table numbers (a storage id names its table by number).
+STORAGE_NUMBER = 1
+UPLOADS_NUMBER = 6
 DEFAULT_SITE_URL = "http://127.0.0.1:3210"
 DEFAULT_MAX_UPLOAD_BYTES = 5 << 30
 URL_WINDOW_MS = 3_600_000
@@ -77,7 +80,7 @@ def blob_key(storage_id: str) -> str:
 
 def storage_id_of_key(key: str) -> str | None:
     """The storage id a blob key belongs to, or None (a key no stored file can have)."""
-    return key if decode_id(key) == SYSTEM_TABLES[STORAGE_TABLE] else None
+    return key if decode_id(key) == STORAGE_NUMBER else None
 
 
 def metadata_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +95,7 @@ def metadata_of(row: dict[str, Any]) -> dict[str, Any]:
 
 def check_storage_id(storage_id: Any) -> str:
     """``storage_id`` if it is an id of ``_storage``; ValidationError otherwise."""
-    if not isinstance(storage_id, str) or decode_id(storage_id) != SYSTEM_TABLES[STORAGE_TABLE]:
+    if not isinstance(storage_id, str) or decode_id(storage_id) != STORAGE_NUMBER:
         raise ValidationError(f"{storage_id!r} is not a storage id (an Id['_storage'])")
     return storage_id
 
@@ -158,7 +161,7 @@ class StorageService:
 
     def new_storage_id(self) -> str:
         """A fresh id for a file not stored yet."""
-        return new_id(SYSTEM_TABLES[STORAGE_TABLE], self.now_ms())
+        return new_id(STORAGE_NUMBER, self.now_ms())
 
     # -- URLs -------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..functions import internal_action, internal_mutation, internal_query
+from ..functions import system_function
 from .gc import gc_delete
 from .service import (
     STORAGE_TABLE,
@@ -26,7 +26,7 @@ __all__ = ["PENDING_GRACE_MS", "SYSTEM_FUNCTIONS"]
 PENDING_GRACE_MS = 86_400_000.0
 
 
-@internal_mutation
+@system_function("mutation")
 async def create_upload(
     ctx: Any,
     max_size: int | None = None,
@@ -40,14 +40,14 @@ async def create_upload(
     return url
 
 
-@internal_mutation
+@system_function("mutation")
 async def add_pending(ctx: Any, row: dict[str, Any]) -> str:
     """Insert a pending-upload row (presigned uploads)."""
     upload_id: str = await ctx.db.system_writer().insert(UPLOADS_TABLE, row)
     return upload_id
 
 
-@internal_mutation
+@system_function("mutation")
 async def finish_upload(
     ctx: Any,
     upload_id: str | None,
@@ -69,20 +69,20 @@ async def finish_upload(
     return storage_id
 
 
-@internal_mutation
+@system_function("mutation")
 async def delete(ctx: Any, storage_id: str) -> None:
     """Delete a stored file (the blob goes after this transaction commits)."""
     await ctx.storage.delete(storage_id)
 
 
-@internal_action
+@system_function("action")
 async def confirm_upload(ctx: Any, storage_id: str) -> str:
     """Record a presigned upload after the client's PUT (the admin may call it too)."""
     confirmed: str = await ctx.storage.confirm_upload(storage_id)
     return confirmed
 
 
-@internal_mutation
+@system_function("mutation")
 async def prune_uploads(ctx: Any, limit: int = 500) -> int:
     """Delete up to ``limit`` pending uploads that expired more than a day ago."""
     cutoff = ctx.runtime.clock.now_ms() - PENDING_GRACE_MS
@@ -97,14 +97,14 @@ async def prune_uploads(ctx: Any, limit: int = 500) -> int:
     return len(rows)
 
 
-@internal_query
+@system_function("query")
 async def list_files(ctx: Any, limit: int = 1000) -> list[dict[str, Any]]:
     """Up to ``limit`` stored files, oldest first: metadata plus ``_creationTime`` (the CLI)."""
     rows = await ctx.db.system.query(STORAGE_TABLE).take(limit)
     return [{**metadata_of(row), "_creationTime": row["_creationTime"]} for row in rows]
 
 
-@internal_query
+@system_function("query")
 async def file_url(ctx: Any, storage_id: str) -> str | None:
     """A serving URL of the file, or None (the CLI's ``storage download --url``)."""
     url: str | None = await ctx.storage.get_url(storage_id)

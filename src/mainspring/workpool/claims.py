@@ -1,5 +1,5 @@
-"""A dispatcher's reads and writes of ``_workpool_items``: claims under a hard cap, outcomes,
-leases, reaping and pruning.
+"""The work pools' :class:`~mainspring.lease.store.LeaseStore`: a dispatcher's reads and
+writes of ``_workpool_items`` — claims under a hard cap, outcomes, leases, reaping, pruning.
 
 **The cap.** A claim runs in the backend's claim transaction (READ COMMITTED with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, see :mod:`mainspring.db.base`). It first locks the
@@ -11,18 +11,26 @@ most ``maxParallelism - running`` due pending items running. Only claims ever ad
 items; everything else (outcomes, reaping, cancels) only removes them, so the count can be
 stale only on the safe side and the cap is never exceeded.
 
+A claim goes through the pools in random order (no pool always goes first), one claim
+transaction each. Where claims are serializable (SQLite), due mutation items run inside their
+pool's claim transaction, success and ``on_complete`` included; if one raises, that pool is
+claimed again the plain way and the item runs (and fails) on its own.
+
 Every other change checks, in a SERIALIZABLE transaction of its own, that the item is still
 ``running`` under this dispatcher's lease: a canceled, reaped or taken-over item is left alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..db.store import REMOVE, DocumentWriter
 from ..errors import FunctionNotFoundError
+from ..lease.store import Claim, InlineMutations, Leased, MutationBody
 from .hub import pool_names
 from .items import (
     DIED_ERROR,
@@ -36,14 +44,17 @@ from .items import (
     status_range,
     success,
 )
+from .policy import retryable
 from .settle import OnCompleteFailed, complete, settle
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
-__all__ = ["Claim", "ItemStore", "Outcome"]
+__all__ = ["ItemStore", "Outcome", "leased"]
 
 _REAP_BATCH = 500
+#: Pool names are re-read this often (new pools also arrive with their first enqueue).
+_POOLS_REFRESH_MS = 2000.0
 
 
 @dataclass(frozen=True)
@@ -54,15 +65,9 @@ class Outcome:
     retryable: bool = False
 
 
-@dataclass
-class Claim:
-    """What one claim of one pool got."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    #: Another process was claiming this pool: try again in a moment.
-    busy: bool = False
-    #: The pool is at its cap (or paused): only a finishing item frees a slot.
-    capped: bool = False
+def leased(row: dict[str, Any]) -> Leased:
+    """The engine's view of an item marked running under a lease."""
+    return Leased(row["_id"], row["name"], row["args"], float(row["lease"]["expires"]), row)
 
 
 async def _with_callback_retries(
@@ -82,10 +87,16 @@ async def _with_callback_retries(
 class ItemStore:
     """Claims, outcomes, heartbeats, reaping and pruning for one dispatcher (``owner``)."""
 
+    what = "work items"
+    noun = "work item"
+
     def __init__(self, runtime: Runtime, owner: str, lease_ms: float) -> None:
         self.runtime = runtime
         self.owner = owner
         self.lease_ms = lease_ms
+        self._pools: list[str] = []
+        self._pools_read = float("-inf")
+        self._generation = -1
 
     def owns(self, row: dict[str, Any] | None) -> bool:
         """True if ``row`` is running under this dispatcher's lease."""
@@ -98,36 +109,120 @@ class ItemStore:
     def _lease(self, now: float) -> dict[str, Any]:
         return {"owner": self.owner, "expires": now + self.lease_ms}
 
-    async def claim(self, pool: str, limit: int) -> Claim:
-        """Mark up to ``limit`` due pending items of ``pool`` running, within its cap."""
+    # -- outcomes -----------------------------------------------------------------------------
 
-        async def body(writer: DocumentWriter) -> Claim:
-            system = writer.system_writer()
-            pools = await system.index_for(POOLS, POOL_INDEX)
-            items = await system.index_for(ITEMS, STATUS_INDEX)
-            if pools is None or items is None:
-                return Claim()
-            held = await system.claim(pools, *pool_key_range(pool), 1)
-            if not held:  # locked by another claimer, or (SQLite) no such pool
-                return Claim(busy=self.runtime.database.dialect != "sqlite")
-            cap = int(held[0]["maxParallelism"])
-            if cap <= 0:
-                return Claim(capped=True)
-            running = await system.count(items, *status_range(pool, "running"), cap)
-            free = min(cap - running, limit)
-            if free <= 0:
-                return Claim(capped=True)
-            now = self.runtime.clock.now_ms()
-            rows = await system.claim(items, *status_range(pool, "pending", through=now), free)
-            lease = self._lease(now)
-            for row in rows:
-                await system.patch(
-                    row["_id"], {"status": "running", "lease": lease, "startedTime": now}
-                )
-                row["status"], row["lease"] = "running", lease
-            return Claim(rows, capped=running + len(rows) >= cap)
+    def success(self, value: Any) -> Outcome:
+        """An attempt that returned ``value``."""
+        return Outcome(success(value))
 
-        return await self.runtime.transact(body, label=f"claiming work of pool {pool}", claim=True)
+    def failure(self, error: str, *, retryable: bool) -> Outcome:
+        """A failed attempt; retried per the item's policy when ``retryable``."""
+        return Outcome(failed(error), retryable=retryable)
+
+    def retryable(self, exc: BaseException) -> bool:
+        """Whether the item's policy may retry after ``exc`` (not a NonRetryableError…)."""
+        return retryable(exc)
+
+    @contextlib.contextmanager
+    def running(self, run: Leased) -> Iterator[None]:
+        """Nothing to set up around a work item's action."""
+        yield
+
+    # -- claims -------------------------------------------------------------------------------
+
+    async def pool_names(self) -> list[str]:
+        """The pools with a row, re-read every couple of seconds and after an announcement
+        (the work may be in a pool new to this process)."""
+        now = self.runtime.clock.now_ms()
+        generation = self.runtime.workpools.generation
+        stale = now - self._pools_read >= _POOLS_REFRESH_MS or generation != self._generation
+        if stale or not self._pools:
+            async with self.runtime.read_snapshot() as reader:
+                self._pools = await pool_names(reader)
+            self._pools_read, self._generation = now, generation
+        return self._pools
+
+    async def claim(self, limit: int, inline: InlineMutations | None = None) -> Claim:
+        """Mark up to ``limit`` due pending items running, each pool within its cap; with
+        ``inline``, run the due mutation items in their pool's claim transaction instead."""
+        total = Claim()
+        pools = await self.pool_names()
+        left = limit
+        for pool in random.sample(pools, len(pools)):
+            if left <= 0:
+                break
+            claim: Claim | None = None
+            if inline is not None:
+                try:
+                    claim = await self._claim_pool(pool, left, inline)
+                except Exception:
+                    claim = None  # a mutation failed: claim it the plain way, it fails alone
+            if claim is None:
+                claim = await self._claim_pool(pool, left, None)
+            total.runs += claim.runs
+            total.ran += claim.ran
+            total.busy = total.busy or claim.busy
+            total.capped = total.capped or claim.capped
+            left -= len(claim.runs) + claim.ran
+        total.full = left <= 0
+        return total
+
+    async def _claim_pool(self, pool: str, limit: int, inline: InlineMutations | None) -> Claim:
+        async def attempt(skip: dict[str, str]) -> Claim:
+            async def body(writer: DocumentWriter) -> Claim:
+                return await self._claim_in(writer, pool, limit, inline, skip)
+
+            label = f"claiming work of pool {pool}"
+            return await self.runtime.transact(body, label=label, claim=True)
+
+        claim: Claim = await _with_callback_retries(attempt)
+        return claim
+
+    async def _claim_in(
+        self,
+        writer: DocumentWriter,
+        pool: str,
+        limit: int,
+        inline: InlineMutations | None,
+        skip: dict[str, str],
+    ) -> Claim:
+        system = writer.system_writer()
+        pools = await system.index_for(POOLS, POOL_INDEX)
+        items = await system.index_for(ITEMS, STATUS_INDEX)
+        if pools is None or items is None:
+            return Claim()
+        held = await system.claim(pools, *pool_key_range(pool), 1)
+        if not held:  # locked by another claimer, or (SQLite) no such pool
+            return Claim(busy=self.runtime.database.dialect != "sqlite")
+        cap = int(held[0]["maxParallelism"])
+        if cap <= 0:
+            return Claim(capped=True)
+        running = await system.count(items, *status_range(pool, "running"), cap)
+        free = min(cap - running, limit)
+        if free <= 0:
+            return Claim(capped=True)
+        now = self.runtime.clock.now_ms()
+        rows = await system.claim(items, *status_range(pool, "pending", through=now), free)
+        lease = self._lease(now)
+        claim = Claim()
+        for row in rows:
+            await system.patch(
+                row["_id"], {"status": "running", "lease": lease, "startedTime": now}
+            )
+            row["status"], row["lease"] = "running", lease
+            run = leased(row)
+            mutation = inline(run) if inline is not None and row["kind"] == "mutation" else None
+            if mutation is None:
+                claim.runs.append(run)
+                continue
+            value = await mutation(writer)
+            await settle(
+                self.runtime, writer, row, success(value), retryable=False,
+                skip_callback=skip.get(row["_id"]),
+            )  # fmt: skip
+            claim.ran += 1
+        claim.capped = running + len(claim.runs) >= cap
+        return claim
 
     async def next_due(self, after: float | None = None) -> float | None:
         """The earliest ``runAt`` of a pending item (later than ``after``) in an unpaused
@@ -148,33 +243,40 @@ class ItemStore:
                     best = float(rows[0][1]["runAt"])
             return best
 
-    async def run_mutation(
-        self, item_id: str, run: Callable[[DocumentWriter], Awaitable[Any]]
-    ) -> bool:
-        """In one transaction: check we still own the item, ``value = await run(writer)``,
-        record the success and run ``on_complete``. False (nothing run) if not ours."""
+    async def run_mutations(self, batch: Sequence[tuple[str, MutationBody]]) -> int:
+        """In one transaction: for each item still ours, run its body, record its success
+        and run ``on_complete`` (an item whose cancel was requested finishes ``canceled``
+        instead). Items no longer ours are skipped; how many ran. An exception from a body
+        rolls all of them back and propagates (an ``on_complete`` that raises is recorded on
+        its item and the transaction runs again without calling it)."""
 
-        async def attempt(skip: dict[str, str]) -> bool:
-            async def body(writer: DocumentWriter) -> bool:
-                row = await writer.system_writer().get(item_id)
-                if not self.owns(row):
-                    return False
-                assert row is not None
-                if row.get("cancelRequested"):
-                    await complete(
-                        self.runtime, writer, row, canceled(), skip_callback=skip.get(item_id)
-                    )
-                    return True
-                value = await run(writer)
-                await settle(
-                    self.runtime, writer, row, success(value), retryable=False,
-                    skip_callback=skip.get(item_id),
-                )  # fmt: skip
-                return True
+        async def attempt(skip: dict[str, str]) -> int:
+            async def body(writer: DocumentWriter) -> int:
+                system = writer.system_writer()
+                if len(batch) > 1:
+                    await system.prefetch([item_id for item_id, _ in batch])
+                ran = 0
+                for item_id, run in batch:
+                    row = await system.get(item_id)
+                    if row is None or not self.owns(row):
+                        continue
+                    ran += 1
+                    if row.get("cancelRequested"):
+                        await complete(
+                            self.runtime, writer, row, canceled(), skip_callback=skip.get(item_id)
+                        )
+                        continue
+                    value = await run(writer)
+                    await settle(
+                        self.runtime, writer, row, success(value), retryable=False,
+                        skip_callback=skip.get(item_id),
+                    )  # fmt: skip
+                return ran
 
-            return await self.runtime.transact(body, label=f"work item {item_id}")
+            label = f"work item {batch[0][0]}" if len(batch) == 1 else "work item mutations"
+            return await self.runtime.transact(body, label=label)
 
-        return bool(await _with_callback_retries(attempt))
+        return int(await _with_callback_retries(attempt))
 
     async def finish(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
         """Record finished attempts (one transaction); items no longer ours are left alone."""
@@ -260,8 +362,7 @@ class ItemStore:
         return int(await _with_callback_retries(attempt))
 
     async def prune(self, cutoff: float, batch: int) -> int:
-        """Delete the items that finished before ``cutoff``, ``batch`` per transaction; how
-        many were deleted.
+        """Delete up to ``batch`` items that finished before ``cutoff``; how many were.
 
         Finished items are found through ``by_pool_status`` (``runAt`` never exceeds
         ``completedTime``, so every candidate has ``runAt`` before the cutoff): a separate
@@ -271,14 +372,18 @@ class ItemStore:
         total = 0
         for pool in pools:
             lo, hi = status_range(pool, "finished", through=cutoff)
-            while True:
+            while total < batch:
+                limit = batch - total
 
                 async def body(
-                    writer: DocumentWriter, lo: bytes = lo, hi: bytes | None = hi
+                    writer: DocumentWriter,
+                    lo: bytes = lo,
+                    hi: bytes | None = hi,
+                    limit: int = limit,
                 ) -> tuple[bytes, int, int]:
                     system = writer.system_writer()
                     index = await system.index_for(ITEMS, STATUS_INDEX)
-                    rows = [] if index is None else await system.scan(index, lo, hi, False, batch)
+                    rows = [] if index is None else await system.scan(index, lo, hi, False, limit)
                     deleted = 0
                     for _, row in rows:
                         if float(row.get("completedTime", cutoff)) < cutoff:
@@ -290,7 +395,7 @@ class ItemStore:
                     body, label="pruning finished work items"
                 )
                 total += deleted
-                if scanned < batch:
+                if scanned < limit:
                     break
                 lo = last + b"\x00"
         return total

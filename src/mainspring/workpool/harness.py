@@ -33,11 +33,11 @@ class WorkpoolDriver:
 
     async def run_due(self) -> int:
         """Run the items due now (within each pool's cap); how many ran."""
-        return await self.dispatcher.run_due()
+        return await self.dispatcher.run_due(one_at_a_time=True)
 
     async def reap(self) -> int:
         """Settle running items whose lease expired (a test of a dead process's work)."""
-        return await self.dispatcher.store.reap()
+        return await self.dispatcher.reap()
 
     async def prune(self) -> int:
         """Delete finished items older than the retention period; how many."""

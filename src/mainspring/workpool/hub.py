@@ -1,4 +1,4 @@
-"""``runtime.workpools``: pool rows, wake-ups and the ``_system/workpool:*`` functions.
+"""``runtime.workpools``: pool rows and wake-ups.
 
 Pool rows are created on first use (the first enqueue in any process) and reconciled with
 the app's declarations when a dispatcher starts: a pool whose declared ``max_parallelism``
@@ -15,9 +15,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..db.store import DocumentReader, DocumentWriter
-from ..scheduling.service import WakeUps
+from ..lease.wakeups import WakeUps
 from .items import NOTIFY_CHANNEL, POOL_INDEX, POOLS, pool_key_range
-from .system import SYSTEM_FUNCTIONS
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -52,22 +51,23 @@ class WorkpoolHub(WakeUps):
     """Per-runtime state of the work pools (``runtime.workpools``)."""
 
     def __init__(self, runtime: Runtime) -> None:
-        super().__init__("work pool")
+        super().__init__(NOTIFY_CHANNEL, "work pool")
+        #: Bumped at every announcement: dispatchers re-read the pool names after it (the
+        #: work may be in a pool new to them).
+        self.generation = 0
         self._runtime = runtime
         #: Pools whose row this process has seen committed (rows are never deleted).
         self._known: set[str] = set()
-        for path, definition in SYSTEM_FUNCTIONS.items():
-            runtime.registry.add(path, definition)
 
     @property
     def declared(self) -> dict[str, Workpool]:
         """The pools the app's modules declare, by name."""
         return dict(getattr(self._runtime.app, "workpools", {}) or {})
 
-    async def announce_on_commit(self, writer: DocumentWriter, when: float) -> None:
-        """Wake dispatchers here and in other processes when ``writer`` commits."""
-        await writer.notify(NOTIFY_CHANNEL, repr(when))
-        writer.writes.after_commit.append(lambda: self.announce(when))
+    def announce(self, when: float) -> None:
+        """Work due at ``when`` was committed, maybe in a pool new to this process."""
+        self.generation += 1
+        super().announce(when)
 
     async def ensure_pool(self, writer: DocumentWriter, pool: Workpool) -> None:
         """Create ``pool``'s row in this transaction if it has none yet."""

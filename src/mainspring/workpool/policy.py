@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from ..backoff import Backoff
 from ..errors import (
     FunctionNotFoundError,
     NonRetryableError,
@@ -27,7 +28,6 @@ __all__ = ["MAX_BACKOFF_MS", "RetryPolicy", "retryable"]
 
 #: No single wait is longer than a day, whatever the policy's arithmetic says.
 MAX_BACKOFF_MS = 24 * 60 * 60 * 1000.0
-_JITTER_LOW, _JITTER_SPAN = 0.5, 1.0
 #: Failures that would fail the same way again.
 _PERMANENT = (
     NonRetryableError,
@@ -81,13 +81,8 @@ class RetryPolicy:
         """The wait after failed attempt number ``failed_attempt`` (1-based)."""
         if failed_attempt < 1:
             raise ValueError(f"failed_attempt is 1-based, got {failed_attempt}")
-        try:
-            delay = self.initial_backoff_ms * self.base ** (failed_attempt - 1)
-        except OverflowError:
-            delay = MAX_BACKOFF_MS
-        if self.jitter:
-            delay *= _JITTER_LOW + (rng or random).random() * _JITTER_SPAN
-        return min(delay, MAX_BACKOFF_MS)
+        backoff = Backoff(self.initial_backoff_ms, self.base, MAX_BACKOFF_MS, self.jitter)
+        return backoff.delay(failed_attempt, rng)
 
     def to_row(self) -> dict[str, Any]:
         """The policy as stored on a work item (Convex's field names)."""

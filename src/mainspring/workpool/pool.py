@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import values
+from ..context import ActionCtx, MutationCtx, QueryCtx, scope_of
 from ..db.store import DocumentReader, DocumentWriter
 from ..errors import NotAllowedError, SchemaError, ValidationError
 from ..scheduling.jobs import delay_ms, time_ms
@@ -40,21 +41,23 @@ _T = TypeVar("_T")
 CANCEL_BATCH = 1000
 
 
-def _runtime(ctx: Any) -> Runtime:
-    runtime = getattr(ctx, "runtime", None)
-    if runtime is None:
-        raise NotAllowedError(f"a work pool needs a function's ctx, got {type(ctx).__name__}")
-    return runtime  # type: ignore[no-any-return]
+#: What a work pool's methods take: the ctx of the calling mutation or action.
+WritingCtx = MutationCtx | ActionCtx
+AnyCtx = QueryCtx | MutationCtx | ActionCtx
 
 
-async def _transact(ctx: Any, body: Callable[[DocumentWriter], Awaitable[_T]], label: str) -> _T:
+def _runtime(ctx: object) -> Runtime:
+    return scope_of(ctx).runtime
+
+
+async def _transact(ctx: object, body: Callable[[DocumentWriter], Awaitable[_T]], label: str) -> _T:
     """``body`` in the mutation's transaction, or in one of its own from an action."""
-    db = getattr(ctx, "db", None)
-    if isinstance(db, DocumentWriter):
-        return await body(db)
-    if db is not None:
+    scope = scope_of(ctx)
+    if scope.writer is not None:
+        return await body(scope.writer)
+    if scope.reader is not None:
         raise NotAllowedError(f"{label}: a query cannot change work (call it from a mutation)")
-    return await _runtime(ctx).transact(body, label=label)
+    return await scope.runtime.transact(body, label=label)
 
 
 class Workpool:
@@ -105,7 +108,7 @@ class Workpool:
 
     async def enqueue_action(
         self,
-        ctx: Any,
+        ctx: WritingCtx,
         function: Any,
         args: dict[str, Any] | None = None,
         *,
@@ -124,7 +127,7 @@ class Workpool:
 
     async def enqueue_mutation(
         self,
-        ctx: Any,
+        ctx: WritingCtx,
         function: Any,
         args: dict[str, Any] | None = None,
         *,
@@ -142,7 +145,7 @@ class Workpool:
 
     async def enqueue_action_batch(
         self,
-        ctx: Any,
+        ctx: WritingCtx,
         function: Any,
         args: Sequence[dict[str, Any] | None],
         *,
@@ -159,7 +162,7 @@ class Workpool:
 
     async def enqueue_mutation_batch(
         self,
-        ctx: Any,
+        ctx: WritingCtx,
         function: Any,
         args: Sequence[dict[str, Any] | None],
         *,
@@ -205,7 +208,7 @@ class Workpool:
 
     async def _enqueue(
         self,
-        ctx: Any,
+        ctx: WritingCtx,
         kind: str,
         function: Any,
         args: Sequence[dict[str, Any] | None],
@@ -277,18 +280,19 @@ class Workpool:
             )
         return row
 
-    async def status(self, ctx: Any, work_id: str) -> WorkStatus:
+    async def status(self, ctx: AnyCtx, work_id: str) -> WorkStatus:
         """``{"state": "pending" | "running", "previousAttempts": n}`` or
         ``{"state": "finished", "result": {...}}`` (also for items pruned since)."""
-        db = getattr(ctx, "db", None)
-        if isinstance(db, DocumentReader):
+        scope = scope_of(ctx)
+        if scope.reader is not None:
+            db = scope.reader
             row = await db.system.get(self._check_id(db, work_id))
             return public_status(self._check_row(row))
-        async with _runtime(ctx).read_snapshot() as reader:
+        async with scope.runtime.read_snapshot() as reader:
             row = await reader.system.get(self._check_id(reader, work_id))
         return public_status(self._check_row(row))
 
-    async def cancel(self, ctx: Any, work_id: str) -> None:
+    async def cancel(self, ctx: WritingCtx, work_id: str) -> None:
         """Cancel one item: pending, it finishes ``canceled`` now (``on_complete`` runs);
         running, it is not retried and finishes ``canceled`` when its attempt ends. No
         effect on finished items."""
@@ -300,7 +304,7 @@ class Workpool:
 
         await _transact(ctx, body, f"canceling work in {self.name!r}")
 
-    async def cancel_all(self, ctx: Any) -> int:
+    async def cancel_all(self, ctx: WritingCtx) -> int:
         """Cancel every pending and running item of this pool; how many. From a mutation,
         at most 1000 (one transaction; call again for more); from an action, all."""
         runtime = _runtime(ctx)
@@ -324,7 +328,7 @@ class Workpool:
 
             done = await _transact(ctx, body, f"canceling all work in {self.name!r}")
             total += done
-            if isinstance(getattr(ctx, "db", None), DocumentWriter) or done < CANCEL_BATCH:
+            if scope_of(ctx).writer is not None or done < CANCEL_BATCH:
                 return total
 
 

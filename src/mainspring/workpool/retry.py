@@ -18,6 +18,7 @@ import logging
 import random
 from typing import Any
 
+from ..context import ActionCtx, scope_of
 from ..errors import NotAllowedError
 from .policy import RetryPolicy, retryable
 
@@ -27,7 +28,7 @@ log = logging.getLogger("mainspring.workpool")
 
 
 async def run_with_retries(
-    ctx: Any,
+    ctx: ActionCtx,
     action: Any,
     args: dict[str, Any] | None = None,
     policy: RetryPolicy | None = None,
@@ -36,17 +37,16 @@ async def run_with_retries(
 ) -> Any:
     """Run ``action(args)`` through ``ctx.run_action`` until it succeeds or ``policy`` (the
     default :class:`RetryPolicy` if None) says stop; returns its value."""
-    run_action = getattr(ctx, "run_action", None)
-    if run_action is None:
+    if not isinstance(ctx, ActionCtx):
         raise NotAllowedError(
             "run_with_retries runs in an action (it waits between attempts); from a mutation, "
             "enqueue the action on a Workpool with a retry policy"
         )
     policy = policy or RetryPolicy()
-    clock = ctx.runtime.clock
+    clock = scope_of(ctx).runtime.clock
     for attempt in range(1, policy.max_attempts + 1):
         try:
-            return await run_action(action, args or {})
+            return await ctx.run_action(action, args or {})
         except Exception as exc:
             if not retryable(exc) or attempt == policy.max_attempts:
                 raise

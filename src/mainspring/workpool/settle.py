@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..auth import Auth
 from ..db.store import REMOVE, DocumentWriter
 from ..errors import DatabaseError
-from ..scheduling.jobs import error_text
+from ..lease.runner import error_text
 from .items import ITEMS, canceled
 from .policy import RetryPolicy
 
@@ -41,12 +41,8 @@ class OnCompleteFailed(Exception):
 
 async def run_callback(runtime: Runtime, writer: DocumentWriter, path: str, args: Any) -> None:
     """Run the mutation at ``path`` inside ``writer``'s transaction, with no identity."""
-    from ..context import MutationCtx  # context imports the scheduler, which is heavier
-
     definition = runtime.registry.resolve(path)
-    checked = runtime.validate_args(definition, args)
-    value = await definition.handler(MutationCtx(runtime, writer, Auth()), **checked)
-    runtime._check_return(definition, value)
+    await runtime.mutation_body(definition, args, Auth())(writer)
 
 
 async def complete(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ValidationError
-from ..functions import internal_mutation, internal_query
+from ..functions import system_function
 from .items import ITEMS, POOLS, STATUS_INDEX, STATUSES, status_range
 
 __all__ = ["SYSTEM_FUNCTIONS"]
@@ -33,7 +33,7 @@ async def _item(ctx: Any, item_id: str) -> dict[str, Any]:
     return row
 
 
-@internal_query
+@system_function("query")
 async def list_items(
     ctx: Any, pool: str | None = None, status: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
@@ -54,7 +54,7 @@ async def list_items(
     return rows
 
 
-@internal_query
+@system_function("query")
 async def list_pools(ctx: Any) -> list[dict[str, Any]]:
     """Every pool: name, cap, declared cap, and how many items are pending and running."""
     system = ctx.db.system
@@ -76,7 +76,7 @@ async def list_pools(ctx: Any) -> list[dict[str, Any]]:
     return sorted(out, key=lambda p: str(p["name"]))
 
 
-@internal_mutation
+@system_function("mutation")
 async def cancel_item(ctx: Any, id: str) -> str:
     """Cancel one work item; returns the status it had (only pending and running change)."""
     from .pool import cancel_row
@@ -86,7 +86,7 @@ async def cancel_item(ctx: Any, id: str) -> str:
     return str(row["status"])
 
 
-@internal_mutation
+@system_function("mutation")
 async def retry_item(ctx: Any, id: str) -> str:
     """Enqueue a copy of a failed or canceled item, due now; returns the new work id."""
     row = await _item(ctx, id)
@@ -104,7 +104,7 @@ async def retry_item(ctx: Any, id: str) -> str:
     return new_id
 
 
-@internal_mutation
+@system_function("mutation")
 async def set_parallelism(ctx: Any, pool: str, max_parallelism: int) -> int:
     """Set a pool's cap (0 pauses it); returns the previous value. It holds until the code's
     declared value changes."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mainspring import ActionCtx, MutationCtx, internal, internal_action, internal_mutation, query
+from mainspring.functions import system_function
 
 
 @internal_mutation
@@ -32,7 +33,7 @@ async def count(ctx: object, cron: str) -> int:
     return len(rows)
 
 
-@query
+@system_function("query")  # a test device: reads a table internal to Mainspring
 async def runs(ctx: object, cron: str | None = None) -> list[dict[str, object]]:
     """The ``_cron_runs`` history (of one cron, or all), oldest first."""
     rows = await ctx.db.system.query("_cron_runs").collect()  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from mainspring import (
     mutation,
     query,
 )
+from mainspring.functions import system_function
 
 from .pools import capped_pool, flaky_pool, jitter_pool, plain_pool, wide_pool
 from .schema import Counters
@@ -29,7 +30,7 @@ POOLS: dict[str, Workpool] = {
 @internal_mutation
 async def record_run(ctx: Any, tag: str) -> int:
     """Note a run of ``tag``; returns how many runs it has had, this one included."""
-    await ctx.db.insert("runs", {"tag": tag, "at": ctx.runtime.clock.now_ms()})
+    await ctx.db.insert("runs", {"tag": tag, "at": ctx.now_ms()})
     return len(
         await ctx.db.query("runs").with_index("by_tag", lambda q: q.eq("tag", tag)).collect()
     )
@@ -229,7 +230,7 @@ async def enqueue_mixed(ctx: Any, counters: list[str], naps: list[dict[str, Any]
     return ids
 
 
-@query
+@system_function("query")  # a test device: reads a table internal to Mainspring
 async def unfinished(ctx: Any) -> int:
     """How many items are not finished yet."""
     return sum(

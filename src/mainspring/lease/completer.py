@@ -14,12 +14,15 @@ import logging
 from collections.abc import Sequence
 from typing import Generic, Protocol, TypeVar
 
+from ..backoff import Backoff
+
 __all__ = ["Completer", "Finisher"]
 
 log = logging.getLogger("mainspring.scheduler")
 
 MAX_BATCH = 256
-_RETRY_S = (0.05, 0.2, 1.0, 2.0, 5.0)
+#: Between attempts to write outcomes while the database fails (seconds).
+_RETRY = Backoff(0.05, 4.0, 5.0, jitter=False)
 
 _O = TypeVar("_O")
 _O_contra = TypeVar("_O_contra", contravariant=True)
@@ -59,8 +62,8 @@ class Completer(Generic[_O]):
                 # The rows stay running under our lease meanwhile, so nothing is lost.
                 log.warning("recording %d finished %s failed: %s", len(batch), self._what, exc)
                 self._queue[:0] = batch
-                await asyncio.sleep(_RETRY_S[min(failures, len(_RETRY_S) - 1)])
                 failures += 1
+                await _RETRY.sleep(failures)
                 continue
             failures = 0
             for _, _, future in batch:

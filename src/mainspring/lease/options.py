@@ -1,0 +1,51 @@
+"""How a lease engine runs its work, and the defaults of each kind of work (defined once:
+the settings, ``mainspring serve --help`` and the engines all read them from here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DAY_MS", "SCHEDULED_FUNCTIONS", "WORK_ITEMS", "LeaseOptions"]
+
+DAY_MS = 24 * 60 * 60 * 1000.0
+
+
+@dataclass(frozen=True)
+class LeaseOptions:
+    """How one engine (one per process and kind of work) runs its rows.
+
+    ``concurrency`` bounds the runs one process does at once. A claimed row holds a lease of
+    ``lease_ms``, renewed every ``lease_ms / 4`` while it runs; when a process dies, other
+    processes notice the expired lease within about ``lease_ms * 1.5``. ``poll_ms`` is the
+    safety net when no wake-up arrives (``capped_poll_ms`` while a cap holds work back, for
+    slots other processes free); finished rows are deleted ``retention_ms`` after they
+    finished, checked every ``prune_every_ms``. On shutdown, running work gets
+    ``shutdown_grace_ms`` to finish.
+    """
+
+    concurrency: int = 32
+    lease_ms: float = 10_000.0
+    poll_ms: float = 5_000.0
+    capped_poll_ms: float = 100.0
+    retention_ms: float = 7 * DAY_MS
+    prune_every_ms: float = 10 * 60 * 1000.0
+    prune_batch: int = 500
+    claim_batch: int = 256
+    shutdown_grace_ms: float = 10_000.0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.lease_ms < 100:
+            raise ValueError("lease_ms must be at least 100")
+
+    @property
+    def heartbeat_ms(self) -> float:
+        """How often running work's leases are renewed."""
+        return self.lease_ms / 4
+
+
+#: Scheduled functions: finished rows are kept a week (Convex keeps them for a while too).
+SCHEDULED_FUNCTIONS = LeaseOptions()
+#: Work-pool items: more at once per process, kept a day.
+WORK_ITEMS = LeaseOptions(concurrency=64, retention_ms=DAY_MS)
