@@ -133,20 +133,22 @@ class StorageContext:
                 patterns = check_patterns(content_types)
             except ValueError as exc:
                 raise ValidationError(f"content_types: {exc}") from None
-        if not isinstance(self._db, DocumentWriter):
-            url: str = await self._service.runtime.call(
-                "_system/storage:create_upload",
-                {"max_size": max_size, "content_types": patterns, "expires_s": seconds},
-            )
-            return url
-        expires = self._service.now_ms() + seconds * 1000.0
-        row: dict[str, Any] = {"kind": "url", "expiresAt": expires}
-        if max_size is not None:
-            row["maxSize"] = max_size
-        if patterns is not None:
-            row["contentTypes"] = patterns
-        upload_id = await self._db.system_writer().insert(UPLOADS_TABLE, row)
-        return self._service.upload_url(upload_id, expires)
+        service = self._service
+
+        async def issue(writer: DocumentWriter) -> str:
+            expires = service.now_ms() + seconds * 1000.0
+            row: dict[str, Any] = {"kind": "url", "expiresAt": expires}
+            if max_size is not None:
+                row["maxSize"] = max_size
+            if patterns is not None:
+                row["contentTypes"] = patterns
+            upload_id = await writer.system_writer().insert(UPLOADS_TABLE, row)
+            return service.upload_url(upload_id, expires)
+
+        if isinstance(self._db, DocumentWriter):
+            return await issue(self._db)
+        # An action has no transaction of its own: the pending row gets one.
+        return await service.runtime.transact(issue, label="ctx.storage.generate_upload_url")
 
     async def delete(self, storage_id: str) -> None:
         """Delete the file: in a mutation when it commits, in an action at once.
@@ -155,14 +157,13 @@ class StorageContext:
         """
         self._require("delete", "mutation", "action")
         check_storage_id(storage_id)
-        if not isinstance(self._db, DocumentWriter):
-            await self._service.runtime.call("_system/storage:delete", {"storage_id": storage_id})
+        service = self._service
+        if isinstance(self._db, DocumentWriter):
+            await service.delete_file(self._db, storage_id)
             return
-        writer = self._db.system_writer()
-        if await writer.get(storage_id) is None:
-            return
-        await writer.delete(storage_id)
-        writer.writes.after_commit.append(lambda: self._service.delete_blob(storage_id))
+        await service.runtime.transact(
+            lambda writer: service.delete_file(writer, storage_id), label="ctx.storage.delete"
+        )
 
     # -- actions ---------------------------------------------------------------------------------
 

@@ -54,7 +54,10 @@ async def presign_upload(
     }
     if size is not None:
         row["size"] = size
-    await service.runtime.call("_system/storage:add_pending", {"row": row})
+    await service.runtime.transact(
+        lambda writer: writer.system_writer().insert(UPLOADS_TABLE, row),
+        label="ctx.storage.presign_upload",
+    )
     return {
         "uploadUrl": signed.url,
         "method": signed.method,

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ..db.store import SYSTEM_TABLES, DocumentReader
+from ..db.store import SYSTEM_TABLES, DocumentReader, DocumentWriter
 from ..errors import MainspringError, ValidationError
 from ..ids import decode_id, new_id
 from .base import BlobInfo, BlobStore
@@ -273,15 +273,22 @@ class StorageService:
         did commit (a failure after the commit) or the call was cancelled: then the blob stays
         (at worst an orphan for GC; never a row without its blob).
         """
-        args = {
-            "upload_id": upload_id,
-            "storage_id": storage_id,
-            "sha256": info.sha256,
-            "size": info.size,
-            "content_type": content_type,
-        }
+        row: dict[str, Any] = {"sha256": info.sha256, "size": info.size}
+        if content_type is not None:
+            row["contentType"] = content_type
+
+        async def consume_and_insert(writer: DocumentWriter) -> None:
+            system = writer.system_writer()
+            if upload_id is not None:
+                if await system.get(upload_id) is None:
+                    raise UploadRefused(
+                        "used", "this upload URL was already used (each works once)"
+                    )
+                await system.delete(upload_id)
+            await system.insert(STORAGE_TABLE, row, doc_id=storage_id)
+
         try:
-            await self.runtime.call("_system/storage:finish_upload", args)
+            await self.runtime.transact(consume_and_insert, label="storage: record an upload")
         except Exception:
             try:
                 committed = await self.metadata(storage_id) is not None
@@ -317,6 +324,16 @@ class StorageService:
                 f"ctx.storage.store: the data's SHA-256 is {info.sha256}, not {sha256}"
             )
         return await self.finish_upload(None, storage_id, info, content_type)
+
+    async def delete_file(self, writer: DocumentWriter, storage_id: str) -> bool:
+        """Delete the file's row in ``writer``'s transaction and its blob once that commits;
+        False if there is no such file."""
+        system = writer.system_writer()
+        if await system.get(storage_id) is None:
+            return False
+        await system.delete(storage_id)
+        system.writes.after_commit.append(lambda: self.delete_blob(storage_id))
+        return True
 
     async def delete_blob(self, storage_id: str) -> None:
         """Delete a file's bytes; a failure is logged (garbage collection retries it)."""
