@@ -19,10 +19,10 @@ from mainspring.cli import cli
 from mainspring.db.store import SYSTEM_TABLES
 from mainspring.ids import new_id
 from mainspring.storage.base import BlobStore
+from mainspring.storage.files import blob_key
 from mainspring.storage.gc import collect_garbage, delete_unreferenced, references_in
 from mainspring.storage.local import _INCOMING, LocalBlobStore
 from mainspring.storage.s3 import S3BlobStore
-from mainspring.storage.service import blob_key
 from mainspring.testing import TestApp
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ from mainspring.errors import ValidationError
 from mainspring.server.storage_serve import UNSATISFIABLE, _query_params, parse_range
 from mainspring.server.storage_upload import expected_sha256
 from mainspring.storage.chunks import as_chunks
+from mainspring.storage.files import blob_key, storage_id_of_key
 from mainspring.storage.local import MAP_FROM, SMALL_READ, LocalBlobStore, map_range
 from mainspring.storage.media import (
     check_patterns,
@@ -26,7 +27,7 @@ from mainspring.storage.media import (
     parse_media_type,
     type_allowed,
 )
-from mainspring.storage.service import UploadRefused, blob_key, storage_id_of_key
+from mainspring.storage.service import UploadRefused
 from mainspring.storage.signing import InvalidSignature, Signer, window_expiry
 
 

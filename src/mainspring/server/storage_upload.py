@@ -34,8 +34,9 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from ..runtime import Runtime, request_id
+from ..storage.files import blob_key
 from ..storage.media import parse_media_type, type_allowed
-from ..storage.service import UploadRefused, blob_key
+from ..storage.service import UploadRefused
 from .encoding import encode
 from .errors import ApiError, api_response
 

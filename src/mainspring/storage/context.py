@@ -26,8 +26,9 @@ from ..db.store import DocumentReader, DocumentWriter
 from ..errors import NotAllowedError, ValidationError
 from ..functions import Kind
 from . import presigned
+from .files import UPLOADS_TABLE, blob_key, check_storage_id
 from .media import check_patterns
-from .service import UPLOADS_TABLE, StorageService, blob_key, check_storage_id
+from .service import StorageService
 
 __all__ = ["StorageContext", "StoredFile"]
 

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..db.store import SYSTEM_TABLES, DocumentReader, DocumentWriter
 from ..ids import IdRef, decode_id
 from .base import ListedBlob
-from .service import STORAGE_TABLE, UPLOADS_TABLE, storage_id_of_key
+from .files import STORAGE_TABLE, UPLOADS_TABLE, storage_id_of_key
 
 if TYPE_CHECKING:
     from ..runtime import Runtime

@@ -15,8 +15,9 @@ from typing import Any
 
 from ..errors import DocumentNotFoundError, NotAllowedError, ValidationError
 from .base import BlobInfo
+from .files import UPLOADS_TABLE, blob_key, check_storage_id
 from .media import check_content_type
-from .service import UPLOADS_TABLE, StorageService, blob_key, check_storage_id
+from .service import StorageService
 
 __all__ = ["MAX_EXPIRY_S", "confirm_upload", "presign_upload"]
 

@@ -1,7 +1,7 @@
 """The storage service of a deployment: blob store, signer, URLs and stored-file rows.
 
 A stored file is a ``_storage`` document (``sha256``, ``size``, ``contentType``) whose bytes
-live in the blob store under :func:`blob_key` of its id. The id is minted *before* the bytes
+live in the blob store under :func:`~.files.blob_key` of its id. The id is minted *before* the bytes
 are written, so the blob key is fixed up front; the row is inserted only after the blob is
 complete, in one transaction that also consumes the pending upload. Blob deletion happens
 after the deleting transaction commits. A crash between blob and row leaves an orphan blob,
@@ -23,9 +23,10 @@ from urllib.parse import urlencode
 
 from ..db.store import SYSTEM_TABLES, DocumentReader, DocumentWriter
 from ..errors import MainspringError, ValidationError
-from ..ids import decode_id, new_id
+from ..ids import new_id
 from .base import BlobInfo, BlobStore
 from .chunks import as_chunks
+from .files import STORAGE_TABLE, blob_key, check_storage_id, metadata_of
 from .local import LocalBlobStore
 from .media import check_content_type
 from .signing import InvalidSignature, Signer, load_signer, window_expiry
@@ -36,20 +37,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_SITE_URL",
-    "STORAGE_TABLE",
-    "UPLOADS_TABLE",
     "StorageService",
     "UploadRefused",
     "UrlExpired",
-    "blob_key",
-    "metadata_of",
-    "storage_id_of_key",
 ]
 
 log = logging.getLogger("mainspring.storage")
 
-STORAGE_TABLE = "_storage"
-UPLOADS_TABLE = "_storage_uploads"
 DEFAULT_SITE_URL = "http://127.0.0.1:3210"
 DEFAULT_MAX_UPLOAD_BYTES = 5 << 30
 URL_WINDOW_MS = 3_600_000
@@ -68,33 +62,6 @@ class UploadRefused(MainspringError):
 
 class UrlExpired(MainspringError):
     """A serving URL whose expiry has passed."""
-
-
-def blob_key(storage_id: str) -> str:
-    """Where the bytes of stored file ``storage_id`` live in the blob store."""
-    return storage_id
-
-
-def storage_id_of_key(key: str) -> str | None:
-    """The storage id a blob key belongs to, or None (a key no stored file can have)."""
-    return key if decode_id(key) == SYSTEM_TABLES[STORAGE_TABLE] else None
-
-
-def metadata_of(row: dict[str, Any]) -> dict[str, Any]:
-    """Convex's ``getMetadata`` shape of a ``_storage`` document."""
-    return {
-        "storageId": row["_id"],
-        "sha256": row["sha256"],
-        "size": row["size"],
-        "contentType": row.get("contentType"),
-    }
-
-
-def check_storage_id(storage_id: Any) -> str:
-    """``storage_id`` if it is an id of ``_storage``; ValidationError otherwise."""
-    if not isinstance(storage_id, str) or decode_id(storage_id) != SYSTEM_TABLES[STORAGE_TABLE]:
-        raise ValidationError(f"{storage_id!r} is not a storage id (an Id['_storage'])")
-    return storage_id
 
 
 class StorageService:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..functions import internal_mutation, internal_query
-from .service import STORAGE_TABLE, UPLOADS_TABLE, metadata_of
+from .files import STORAGE_TABLE, UPLOADS_TABLE, metadata_of
 
 __all__ = ["PENDING_GRACE_MS", "SYSTEM_FUNCTIONS"]
 
