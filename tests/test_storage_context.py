@@ -342,12 +342,13 @@ async def test_storage_writes_its_rows_without_the_function_registry(
     monkeypatch.setattr(registry, "resolve", counting_resolve)
     monkeypatch.setattr(registry, "lookup", counting_lookup)
     ids = await app.action(store_kinds)
-    await app.action(action_upload_url)
-    ids.append(await app.runtime.storage.store(b"up"))
+    url = await app.action(action_upload_url)
+    token = parse_qs(urlsplit(url).query)["token"][0]
 
     async def body() -> AsyncIterator[bytes]:
         yield b"clip"
 
+    ids.append(await app.runtime.storage.uploads.accept(token, body()))
     assert await app.action(delete_now, {"storage_id": ids[0]}) is True
     signed = await app.action(presign, {"size": 4})
     await app.runtime.storage.blob_store.put(signed["key"], body())

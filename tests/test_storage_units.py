@@ -27,8 +27,8 @@ from mainspring.storage.media import (
     parse_media_type,
     type_allowed,
 )
-from mainspring.storage.service import UploadRefused
 from mainspring.storage.signing import InvalidSignature, Signer, window_expiry
+from mainspring.storage.uploads import UploadRefused
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ function's own transaction, so they are consistent with everything else it read.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..db.store import DocumentReader, DocumentWriter
 from ..errors import NotAllowedError, ValidationError
 from ..functions import Kind
 from . import presigned
-from .files import UPLOADS_TABLE, blob_key, check_storage_id
+from .files import blob_key, check_storage_id
 from .media import check_patterns
 from .service import StorageService
 
@@ -134,22 +134,17 @@ class StorageContext:
                 patterns = check_patterns(content_types)
             except ValueError as exc:
                 raise ValidationError(f"content_types: {exc}") from None
-        service = self._service
+        uploads = self._service.uploads
 
-        async def issue(writer: DocumentWriter) -> str:
-            expires = service.now_ms() + seconds * 1000.0
-            row: dict[str, Any] = {"kind": "url", "expiresAt": expires}
-            if max_size is not None:
-                row["maxSize"] = max_size
-            if patterns is not None:
-                row["contentTypes"] = patterns
-            upload_id = await writer.system_writer().insert(UPLOADS_TABLE, row)
-            return service.upload_url(upload_id, expires)
+        def issue(writer: DocumentWriter) -> Awaitable[str]:
+            return uploads.issue_url(
+                writer, max_size=max_size, content_types=patterns, expires_s=seconds
+            )
 
         if isinstance(self._db, DocumentWriter):
             return await issue(self._db)
         # An action has no transaction of its own: the pending row gets one.
-        return await service.runtime.transact(issue, label="ctx.storage.generate_upload_url")
+        return await self._service.runtime.transact(issue, label="ctx.storage.generate_upload_url")
 
     async def delete(self, storage_id: str) -> None:
         """Delete the file: in a mutation when it commits, in an action at once.
@@ -174,7 +169,7 @@ class StorageContext:
         """Store ``data`` (bytes, a binary file object or an async iterator of bytes) and
         return its storage id; ``sha256`` (hex), if given, must match the data."""
         self._require("store", "action")
-        return await self._service.store(data, content_type=content_type, sha256=sha256)
+        return await self._service.uploads.store(data, content_type=content_type, sha256=sha256)
 
     async def get(self, storage_id: str) -> StoredFile | None:
         """The file as a :class:`StoredFile` (metadata plus a streaming reader), or None."""

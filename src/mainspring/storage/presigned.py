@@ -94,4 +94,4 @@ async def confirm_upload(service: StorageService, storage_id: str) -> str:
         await service.delete_blob(storage_id)
         raise ValidationError(f"{storage_id}: uploaded {size} bytes, not {pending['size']}")
     info = BlobInfo(size, digest.hexdigest())
-    return await service.finish_upload(pending["_id"], storage_id, info, pending["contentType"])
+    return await service.uploads.record(pending["_id"], storage_id, info, pending["contentType"])

@@ -3,8 +3,7 @@
 that prunes expired upload URLs. No public client can call them.
 
 Mainspring's own storage writes do not come here: they are transactions of their own
-(:meth:`~.service.StorageService.finish_upload`, :meth:`~.service.StorageService.delete_file`,
-:mod:`.gc`).
+(:mod:`.uploads`, :meth:`~.service.StorageService.delete_file`, :mod:`.gc`).
 """
 
 from __future__ import annotations
