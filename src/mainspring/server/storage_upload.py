@@ -33,9 +33,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from ..runtime import Runtime, request_id
+from ..runtime import Runtime
 from ..storage.uploads import RefusalReason, UploadRefused
-from .encoding import encode
+from ..wire.encoding import encode
+from ..wire.failures import request_id
 from .errors import ApiError, api_response
 
 __all__ = ["StorageUpload", "expected_sha256"]
