@@ -9,7 +9,7 @@ import pytest
 
 from mainspring import AppError, FunctionNotFoundError, ValidationError
 from mainspring.ids import new_id
-from mainspring.storage.service import STORAGE_NUMBER
+from mainspring.storage.files import STORAGE_NUMBER
 from mainspring.testing import TestApp
 
 BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"

@@ -24,6 +24,7 @@ from mainspring import (
     mutation,
     query,
 )
+from mainspring.storage.gc import collect_garbage
 from mainspring.storage.local import LocalBlobStore
 from mainspring.testing import TestApp
 from storage_helpers import PresigningStore
@@ -310,3 +311,49 @@ async def test_expired_pending_uploads_are_pruned_after_a_grace_day(app: TestApp
     async with app.runtime.read_snapshot() as db:
         [left] = await db.system.query("_storage_uploads").collect()
     assert left["maxSize"] == 10
+
+
+async def test_storage_writes_its_rows_without_the_function_registry(
+    app: TestApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only what the CLI and the system cron call by path is registered.
+    assert sorted(
+        d.path for d in app.runtime.registry if d.path and d.path.startswith("_system/storage:")
+    ) == [
+        "_system/storage:create_upload",
+        "_system/storage:delete",
+        "_system/storage:file_url",
+        "_system/storage:list_files",
+        "_system/storage:prune_uploads",
+    ]
+    registry, looked_up = app.runtime.registry, []
+    resolve, lookup = registry.resolve, registry.lookup
+
+    def counting_resolve(target: Any) -> Any:
+        definition = resolve(target)
+        looked_up.append(definition.label)
+        return definition
+
+    def counting_lookup(path: str, *, allow_internal: bool) -> Any:
+        definition = lookup(path, allow_internal=allow_internal)
+        looked_up.append(definition.label)
+        return definition
+
+    monkeypatch.setattr(registry, "resolve", counting_resolve)
+    monkeypatch.setattr(registry, "lookup", counting_lookup)
+    ids = await app.action(store_kinds)
+    url = await app.action(action_upload_url)
+    token = parse_qs(urlsplit(url).query)["token"][0]
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"clip"
+
+    ids.append(await app.runtime.storage.uploads.accept(token, body()))
+    assert await app.action(delete_now, {"storage_id": ids[0]}) is True
+    signed = await app.action(presign, {"size": 4})
+    await app.runtime.storage.blob_store.put(signed["key"], body())
+    await app.action(confirm, {"storage_id": signed["storageId"]})
+    await app.mutation(delete_then, {"storage_id": ids[1], "fail": False})
+    report = await collect_garbage(app.runtime, grace_ms=0, delete=True)
+    assert report.deleted == 3  # nothing references the files left (ids 2 and 3, the clip)
+    assert looked_up and all(label.startswith("app:") for label in looked_up), looked_up

@@ -18,10 +18,10 @@ from mainspring import MutationCtx, Schema, StorageId, Table, mutation
 from mainspring.cli import cli
 from mainspring.ids import new_id
 from mainspring.storage.base import BlobStore
-from mainspring.storage.gc import collect_garbage, references_in
+from mainspring.storage.files import STORAGE_NUMBER, blob_key
+from mainspring.storage.gc import collect_garbage, delete_unreferenced, references_in
 from mainspring.storage.local import _INCOMING, LocalBlobStore
 from mainspring.storage.s3 import S3BlobStore
-from mainspring.storage.service import STORAGE_NUMBER, blob_key
 from mainspring.testing import TestApp
 
 if TYPE_CHECKING:
@@ -177,9 +177,7 @@ async def test_delete_rechecks_references(app: TestApp) -> None:
     assert ids["lonely"] in {item.storage_id for item in report.items}
     # A reference appears after the scan: the deleting mutation sees it and keeps the file.
     await app.mutation(insert, {"table": "loose", "doc": {"ref": ids["lonely"]}})
-    deleted = await app.runtime.call(
-        "_system/storage:gc_delete", {"storage_ids": [ids["lonely"], ids["note"]]}
-    )
+    deleted = await delete_unreferenced(app.runtime, [ids["lonely"], ids["note"]])
     assert deleted == [ids["note"]]
     assert await app.runtime.storage.metadata(ids["lonely"]) is not None
 

@@ -18,6 +18,7 @@ from mainspring.errors import ValidationError
 from mainspring.server.storage_serve import UNSATISFIABLE, _query_params, parse_range
 from mainspring.server.storage_upload import expected_sha256
 from mainspring.storage.chunks import as_chunks
+from mainspring.storage.files import blob_key, storage_id_of_key
 from mainspring.storage.local import MAP_FROM, SMALL_READ, LocalBlobStore, map_range
 from mainspring.storage.media import (
     check_patterns,
@@ -26,8 +27,8 @@ from mainspring.storage.media import (
     parse_media_type,
     type_allowed,
 )
-from mainspring.storage.service import UploadRefused, blob_key, storage_id_of_key
 from mainspring.storage.signing import InvalidSignature, Signer, window_expiry
+from mainspring.storage.uploads import UploadRefused
 
 
 @pytest.mark.parametrize(
@@ -121,7 +122,7 @@ def test_signing_tokens_and_windows() -> None:
 
 def test_blob_keys_name_storage_ids() -> None:
     from mainspring.ids import new_id
-    from mainspring.storage.service import STORAGE_NUMBER, UPLOADS_NUMBER
+    from mainspring.storage.files import STORAGE_NUMBER, UPLOADS_NUMBER
 
     storage_id = new_id(STORAGE_NUMBER, 1)
     assert storage_id_of_key(blob_key(storage_id)) == storage_id

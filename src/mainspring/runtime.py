@@ -11,7 +11,6 @@ import contextlib
 import inspect
 import logging
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -413,7 +412,3 @@ class Runtime:
             for listener in self._commit_listeners:
                 listener(writes)
 
-
-def request_id() -> str:
-    """A short id tying a client-visible error to its server log entry."""
-    return uuid.uuid4().hex[:16]

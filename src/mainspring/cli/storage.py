@@ -34,8 +34,8 @@ from ..config import _duration
 from ..runtime import Runtime
 from ..server.asgi import build_runtime
 from ..storage.base import CHUNK
+from ..storage.files import blob_key, check_storage_id
 from ..storage.gc import GcReport, collect_garbage
-from ..storage.service import blob_key, check_storage_id
 from .options import COMMON, err, out, resolve_settings, setting_options
 from .run import _fail, _run_remote
 

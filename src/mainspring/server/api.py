@@ -31,11 +31,11 @@ from ..errors import (
 from ..functions import FunctionDefinition, Kind, parse_path
 from ..logs import capture_logs
 from ..runtime import Runtime
+from ..wire.encoding import FORMATS, Format, encode, encode_value
+from ..wire.failures import describe_failure
 from .body import check_content_type, read_json
 from .credentials import Credentials, authenticate, parse_authorization
-from .encoding import FORMATS, Format, encode, encode_value
 from .errors import ApiError, api_response
-from .failures import describe_failure
 
 __all__ = ["FunctionApi", "UDF_FAILED"]
 
@@ -172,11 +172,7 @@ class FunctionApi:
                 failure = exc
             else:
                 return _success(value, logs.lines)
-        failed = describe_failure(failure, definition.label, fmt)
-        fields: dict[str, Any] = {"errorMessage": failed.message}
-        if failed.has_data:
-            fields["errorData"] = failed.data
-        return _failure(fields, logs.lines)
+        return _failure(describe_failure(failure, definition.label, fmt).fields(), logs.lines)
 
 
 _NO_ARGS: dict[str, Any] = {}

@@ -18,9 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..runtime import Runtime
+from ..wire.encoding import encode
 from .api import FunctionApi
 from .cors import ApiPreflight
-from .encoding import encode
 from .errors import http_exception_handler
 from .http_actions import HttpActions
 from .storage_serve import StorageServe, storage_routes

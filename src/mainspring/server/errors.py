@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..wire.encoding import encode
 from .cors import API_PREFIX, CORS_HEADERS
-from .encoding import encode
 
 __all__ = ["ApiError", "api_response", "error_response", "http_exception_handler"]
 

@@ -13,7 +13,8 @@ from starlette.responses import JSONResponse, Response
 
 from ..auth import Auth
 from ..logs import capture_logs
-from ..runtime import Runtime, request_id
+from ..runtime import Runtime
+from ..wire.failures import request_id
 from .credentials import authenticate, parse_authorization
 from .errors import ApiError
 

@@ -36,9 +36,10 @@ from starlette.types import Receive, Scope, Send
 
 from ..runtime import Runtime
 from ..storage.base import BlobNotFound
+from ..storage.files import blob_key, storage_id_of_key
 from ..storage.local import SMALL_READ, LocalBlobStore, map_range
 from ..storage.media import content_disposition, disposition_for, parse_media_type
-from ..storage.service import UrlExpired, blob_key, storage_id_of_key
+from ..storage.service import UrlExpired
 from ..storage.signing import InvalidSignature
 from .errors import ApiError
 from .storage_upload import StorageUpload

@@ -18,7 +18,7 @@ function's own transaction, so they are consistent with everything else it read.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -26,8 +26,9 @@ from ..db.store import DocumentReader, DocumentWriter
 from ..errors import NotAllowedError, ValidationError
 from ..functions import Kind
 from . import presigned
+from .files import blob_key, check_storage_id
 from .media import check_patterns
-from .service import UPLOADS_TABLE, StorageService, blob_key, check_storage_id
+from .service import StorageService
 
 __all__ = ["StorageContext", "StoredFile"]
 
@@ -133,20 +134,17 @@ class StorageContext:
                 patterns = check_patterns(content_types)
             except ValueError as exc:
                 raise ValidationError(f"content_types: {exc}") from None
-        if not isinstance(self._db, DocumentWriter):
-            url: str = await self._service.runtime.call(
-                "_system/storage:create_upload",
-                {"max_size": max_size, "content_types": patterns, "expires_s": seconds},
+        uploads = self._service.uploads
+
+        def issue(writer: DocumentWriter) -> Awaitable[str]:
+            return uploads.issue_url(
+                writer, max_size=max_size, content_types=patterns, expires_s=seconds
             )
-            return url
-        expires = self._service.now_ms() + seconds * 1000.0
-        row: dict[str, Any] = {"kind": "url", "expiresAt": expires}
-        if max_size is not None:
-            row["maxSize"] = max_size
-        if patterns is not None:
-            row["contentTypes"] = patterns
-        upload_id = await self._db.system_writer().insert(UPLOADS_TABLE, row)
-        return self._service.upload_url(upload_id, expires)
+
+        if isinstance(self._db, DocumentWriter):
+            return await issue(self._db)
+        # An action has no transaction of its own: the pending row gets one.
+        return await self._service.runtime.transact(issue, label="ctx.storage.generate_upload_url")
 
     async def delete(self, storage_id: str) -> None:
         """Delete the file: in a mutation when it commits, in an action at once.
@@ -155,14 +153,13 @@ class StorageContext:
         """
         self._require("delete", "mutation", "action")
         check_storage_id(storage_id)
-        if not isinstance(self._db, DocumentWriter):
-            await self._service.runtime.call("_system/storage:delete", {"storage_id": storage_id})
+        service = self._service
+        if isinstance(self._db, DocumentWriter):
+            await service.delete_file(self._db, storage_id)
             return
-        writer = self._db.system_writer()
-        if await writer.get(storage_id) is None:
-            return
-        await writer.delete(storage_id)
-        writer.writes.after_commit.append(lambda: self._service.delete_blob(storage_id))
+        await service.runtime.transact(
+            lambda writer: service.delete_file(writer, storage_id), label="ctx.storage.delete"
+        )
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -172,7 +169,7 @@ class StorageContext:
         """Store ``data`` (bytes, a binary file object or an async iterator of bytes) and
         return its storage id; ``sha256`` (hex), if given, must match the data."""
         self._require("store", "action")
-        return await self._service.store(data, content_type=content_type, sha256=sha256)
+        return await self._service.uploads.store(data, content_type=content_type, sha256=sha256)
 
     async def get(self, storage_id: str) -> StoredFile | None:
         """The file as a :class:`StoredFile` (metadata plus a streaming reader), or None."""

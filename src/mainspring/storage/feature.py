@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..features import Feature, SystemTable
-from .service import STORAGE_NUMBER, STORAGE_TABLE, UPLOADS_NUMBER, UPLOADS_TABLE
+from .files import STORAGE_NUMBER, STORAGE_TABLE, UPLOADS_NUMBER, UPLOADS_TABLE
 from .system import SYSTEM_FUNCTIONS
 
 __all__ = ["FEATURE"]

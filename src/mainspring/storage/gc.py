@@ -30,9 +30,9 @@ Three kinds of garbage are found, each only once it is older than a grace period
 
 A string that merely looks like a storage id in a declared ``str`` field does not count.
 
-**Deleting** (``--delete``) removes rows first, through the ``_system/storage:gc_delete``
-mutation, which re-reads every reference in its own transaction, so a file that gained a
-reference since the scan is kept (and a concurrent write of one conflicts and retries).
+**Deleting** (``--delete``) removes rows first, through :func:`delete_unreferenced`, which
+re-reads every reference in its own transaction, so a file that gained a reference since the
+scan is kept (and a concurrent write of one conflicts and retries).
 Their blobs go once that commits; then orphan blobs (re-checked to have no row) and
 incomplete leftovers are discarded.
 """
@@ -47,11 +47,10 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..db.store import DocumentReader
-from ..functions import system_function
+from ..db.store import DocumentReader, DocumentWriter
 from ..ids import IdRef, decode_id
 from .base import ListedBlob
-from .service import STORAGE_NUMBER, STORAGE_TABLE, UPLOADS_TABLE, storage_id_of_key
+from .files import STORAGE_NUMBER, STORAGE_TABLE, UPLOADS_TABLE, storage_id_of_key
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -62,8 +61,8 @@ __all__ = [
     "GarbageItem",
     "GcReport",
     "collect_garbage",
+    "delete_unreferenced",
     "find_references",
-    "gc_delete",
     "references_in",
 ]
 
@@ -241,24 +240,24 @@ async def _stored_rows(reader: DocumentReader) -> AsyncIterator[dict[str, Any]]:
         yield row
 
 
-@system_function("mutation")
-async def gc_delete(ctx: Any, storage_ids: list[str]) -> list[str]:
+async def delete_unreferenced(runtime: Runtime, storage_ids: list[str]) -> list[str]:
     """Delete those of ``storage_ids`` that are still unreferenced; the ids deleted.
 
-    References are re-read in this transaction, so a reference written meanwhile either is
-    seen here or makes this mutation conflict and retry.
+    References are re-read in the deleting transaction, so a reference written meanwhile
+    either is seen there or makes it conflict and retry.
     """
-    runtime = ctx.runtime
-    referenced = await find_references(ctx.db, runtime.store.schema, _user_tables(runtime))
-    deleted: list[str] = []
-    for storage_id in storage_ids:
-        if storage_id in referenced or not _is_storage_id(storage_id):
-            continue
-        if await ctx.db.system.get(storage_id) is None:
-            continue
-        await ctx.storage.delete(storage_id)
-        deleted.append(storage_id)
-    return deleted
+
+    async def delete(writer: DocumentWriter) -> list[str]:
+        referenced = await find_references(writer, runtime.store.schema, _user_tables(runtime))
+        deleted: list[str] = []
+        for storage_id in storage_ids:
+            if storage_id in referenced or not _is_storage_id(storage_id):
+                continue
+            if await runtime.storage.delete_file(writer, storage_id):
+                deleted.append(storage_id)
+        return deleted
+
+    return await runtime.transact(delete, label="storage gc: delete unreferenced files")
 
 
 async def collect_garbage(
@@ -308,7 +307,7 @@ async def collect_garbage(
     deleted: set[str] = set()
     for start in range(0, len(candidates), batch):
         chunk = candidates[start : start + batch]
-        done = await runtime.call("_system/storage:gc_delete", {"storage_ids": chunk})
+        done = await delete_unreferenced(runtime, chunk)
         deleted.update(done)
         report.kept.extend(sid for sid in chunk if sid not in done)
     report.deleted += len(deleted)

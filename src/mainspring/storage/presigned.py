@@ -15,8 +15,9 @@ from typing import Any
 
 from ..errors import DocumentNotFoundError, NotAllowedError, ValidationError
 from .base import BlobInfo
+from .files import UPLOADS_TABLE, blob_key, check_storage_id
 from .media import check_content_type
-from .service import UPLOADS_TABLE, StorageService, blob_key, check_storage_id
+from .service import StorageService
 
 __all__ = ["MAX_EXPIRY_S", "confirm_upload", "presign_upload"]
 
@@ -54,7 +55,10 @@ async def presign_upload(
     }
     if size is not None:
         row["size"] = size
-    await service.runtime.call("_system/storage:add_pending", {"row": row})
+    await service.runtime.transact(
+        lambda writer: writer.system_writer().insert(UPLOADS_TABLE, row),
+        label="ctx.storage.presign_upload",
+    )
     return {
         "uploadUrl": signed.url,
         "method": signed.method,
@@ -90,4 +94,4 @@ async def confirm_upload(service: StorageService, storage_id: str) -> str:
         await service.delete_blob(storage_id)
         raise ValidationError(f"{storage_id}: uploaded {size} bytes, not {pending['size']}")
     info = BlobInfo(size, digest.hexdigest())
-    return await service.finish_upload(pending["_id"], storage_id, info, pending["contentType"])
+    return await service.uploads.record(pending["_id"], storage_id, info, pending["contentType"])

@@ -1,11 +1,11 @@
 """The storage service of a deployment: blob store, signer, URLs and stored-file rows.
 
-A stored file is a ``_storage`` document (``sha256``, ``size``, ``contentType``) whose bytes
-live in the blob store under :func:`blob_key` of its id. The id is minted *before* the bytes
-are written, so the blob key is fixed up front; the row is inserted only after the blob is
-complete, in one transaction that also consumes the pending upload. Blob deletion happens
-after the deleting transaction commits. A crash between blob and row leaves an orphan blob,
-which garbage collection finds; it never leaves a row without its blob.
+A stored file is a ``_storage`` document whose bytes live in the blob store under
+:func:`~.files.blob_key` of its id. Files come in through :attr:`StorageService.uploads`
+(:mod:`.uploads`), which owns every rule an upload must pass and records a file only once its
+blob is complete. Deletion removes the row in a transaction and the blob after it commits. A
+crash between blob and row leaves an orphan blob, which garbage collection finds; it never
+leaves a row without its blob.
 
 The serving endpoint reads metadata through :meth:`StorageService.serving_metadata`, which
 remembers the facts of recently served files (see there for why that stays correct).
@@ -21,14 +21,14 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ..db.store import DocumentReader
-from ..errors import MainspringError, ValidationError
-from ..ids import decode_id, new_id
-from .base import BlobInfo, BlobStore
-from .chunks import as_chunks
+from ..db.store import DocumentReader, DocumentWriter
+from ..errors import MainspringError
+from ..ids import new_id
+from .base import BlobStore
+from .files import STORAGE_NUMBER, blob_key, check_storage_id, metadata_of
 from .local import LocalBlobStore
-from .media import check_content_type
 from .signing import InvalidSignature, Signer, load_signer, window_expiry
+from .uploads import Uploads
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -36,23 +36,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_SITE_URL",
-    "STORAGE_TABLE",
-    "UPLOADS_TABLE",
     "StorageService",
-    "UploadRefused",
     "UrlExpired",
-    "blob_key",
-    "metadata_of",
-    "storage_id_of_key",
 ]
 
 log = logging.getLogger("mainspring.storage")
 
-STORAGE_TABLE = "_storage"
-UPLOADS_TABLE = "_storage_uploads"
-#: Their fixed table numbers (a storage id names its table by number).
-STORAGE_NUMBER = 1
-UPLOADS_NUMBER = 6
 DEFAULT_SITE_URL = "http://127.0.0.1:3210"
 DEFAULT_MAX_UPLOAD_BYTES = 5 << 30
 URL_WINDOW_MS = 3_600_000
@@ -61,43 +50,8 @@ FACTS_CACHE_SIZE = 4096
 FACTS_TTL_S = 60.0
 
 
-class UploadRefused(MainspringError):
-    """An upload the server will not accept; ``reason`` says why (the HTTP layer maps it)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 class UrlExpired(MainspringError):
     """A serving URL whose expiry has passed."""
-
-
-def blob_key(storage_id: str) -> str:
-    """Where the bytes of stored file ``storage_id`` live in the blob store."""
-    return storage_id
-
-
-def storage_id_of_key(key: str) -> str | None:
-    """The storage id a blob key belongs to, or None (a key no stored file can have)."""
-    return key if decode_id(key) == STORAGE_NUMBER else None
-
-
-def metadata_of(row: dict[str, Any]) -> dict[str, Any]:
-    """Convex's ``getMetadata`` shape of a ``_storage`` document."""
-    return {
-        "storageId": row["_id"],
-        "sha256": row["sha256"],
-        "size": row["size"],
-        "contentType": row.get("contentType"),
-    }
-
-
-def check_storage_id(storage_id: Any) -> str:
-    """``storage_id`` if it is an id of ``_storage``; ValidationError otherwise."""
-    if not isinstance(storage_id, str) or decode_id(storage_id) != STORAGE_NUMBER:
-        raise ValidationError(f"{storage_id!r} is not a storage id (an Id['_storage'])")
-    return storage_id
 
 
 class StorageService:
@@ -118,6 +72,8 @@ class StorageService:
         self.max_upload_bytes = max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES
         self.url_window_ms = URL_WINDOW_MS
         self._signer: Signer | None = None
+        #: Where bytes become stored files (upload URLs, ``ctx.storage.store``, presigned).
+        self.uploads = Uploads(self)
         # storage id -> (monotonic expiry, metadata); see serving_metadata.
         self._facts: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
@@ -224,7 +180,7 @@ class StorageService:
         cached: a remote blob check costs far more than the database read saved.
 
         It saves a read transaction per request (40-90 us with SQLite, 5-10% of a 1 MB
-        download). ``finish_upload`` fills it too, as files are often fetched right away.
+        download). Uploads fill it too, as files are often fetched right away.
         """
         now = time.monotonic()
         entry = self._facts.get(storage_id)
@@ -235,10 +191,11 @@ class StorageService:
             del self._facts[storage_id]
         meta = await self.metadata(storage_id)
         if meta is not None:
-            self._remember(meta)
+            self.remember(meta)
         return meta
 
-    def _remember(self, meta: dict[str, Any]) -> None:
+    def remember(self, meta: dict[str, Any]) -> None:
+        """Note a file's metadata for ``serving_metadata`` (local blob stores only)."""
         if not isinstance(self._blob_store, LocalBlobStore):
             return
         self._facts[meta["storageId"]] = (time.monotonic() + FACTS_TTL_S, meta)
@@ -246,80 +203,24 @@ class StorageService:
         if len(self._facts) > FACTS_CACHE_SIZE:
             self._facts.popitem(last=False)
 
-    async def pending_upload(self, token: str | None) -> dict[str, Any]:
-        """The pending-upload row an upload token names; UploadRefused if it cannot be used."""
-        if not token:
-            raise UploadRefused("missing", "the upload URL has no ?token=")
-        try:
-            upload_id, expires = self.signer.parse_upload_token(token)
-        except InvalidSignature as exc:
-            raise UploadRefused(
-                "forged", f"{exc}: use the URL generate_upload_url returned"
-            ) from None
-        if self.now_ms() >= expires:
-            raise UploadRefused("expired", "this upload URL has expired; generate a new one")
-        async with self.runtime.read_snapshot() as snapshot:
-            row = await snapshot.system.get(upload_id)
-        if row is None:
-            raise UploadRefused("used", "this upload URL was already used (each works once)")
-        return dict(row)
-
     # -- writing files ----------------------------------------------------------------------
-
-    async def finish_upload(
-        self, upload_id: str | None, storage_id: str, info: BlobInfo, content_type: str | None
-    ) -> str:
-        """Record a complete blob as a stored file (consuming ``upload_id``, if given).
-
-        If that transaction fails (the upload URL was used meanwhile, the database is down)
-        the blob is deleted again, so a failed upload leaves nothing behind — unless the row
-        did commit (a failure after the commit) or the call was cancelled: then the blob stays
-        (at worst an orphan for GC; never a row without its blob).
-        """
-        args = {
-            "upload_id": upload_id,
-            "storage_id": storage_id,
-            "sha256": info.sha256,
-            "size": info.size,
-            "content_type": content_type,
-        }
-        try:
-            await self.runtime.call("_system/storage:finish_upload", args)
-        except Exception:
-            try:
-                committed = await self.metadata(storage_id) is not None
-            except Exception:
-                committed = True  # cannot tell: keep the blob
-            if not committed:
-                await self.delete_blob(storage_id)
-            raise
-        # A file is often fetched right after its upload (the seeds' upload-then-show flow):
-        # then its first download needs no database read either.
-        self._remember(
-            {
-                "storageId": storage_id,
-                "sha256": info.sha256,
-                "size": info.size,
-                "contentType": content_type,
-            }
-        )
-        return storage_id
 
     async def store(
         self, data: Any, *, content_type: str | None = None, sha256: str | None = None
     ) -> str:
-        """Store bytes, a binary file object or an async iterator of bytes; the new id."""
-        content_type = check_content_type(content_type)
-        storage_id = self.new_storage_id()
-        info = await self.blob_store.put(
-            blob_key(storage_id), as_chunks(data), content_type=content_type
-        )
-        if sha256 is not None and info.sha256 != sha256.lower():
-            await self.delete_blob(storage_id)
-            raise ValidationError(
-                f"ctx.storage.store: the data's SHA-256 is {info.sha256}, not {sha256}"
-            )
-        return await self.finish_upload(None, storage_id, info, content_type)
+        """Store bytes, a binary file object or an async iterator of bytes; the new id
+        (``ctx.storage.store`` outside a function: scripts, the CLI)."""
+        return await self.uploads.store(data, content_type=content_type, sha256=sha256)
+
+    async def delete_file(self, writer: DocumentWriter, storage_id: str) -> bool:
+        """Delete the file's row in ``writer``'s transaction and its blob once that commits;
+        False if there is no such file."""
+        system = writer.system_writer()
+        if await system.get(storage_id) is None:
+            return False
+        await system.delete(storage_id)
+        system.writes.after_commit.append(lambda: self.delete_blob(storage_id))
+        return True
 
     async def delete_blob(self, storage_id: str) -> None:
         """Delete a file's bytes; a failure is logged (garbage collection retries it)."""

@@ -1,8 +1,9 @@
-"""Built-in storage functions at ``_system/storage:*`` (internal: the runtime, the HTTP
-endpoints, actions and the admin call them; no public client can).
+"""Built-in storage functions at ``_system/storage:*``, for callers that only have a path:
+``mainspring storage …`` (in process or over HTTP with the admin key) and the system cron
+that prunes expired upload URLs. No public client can call them.
 
-Each is one transaction, so the pending-upload row and the ``_storage`` row change together:
-``finish_upload`` consumes the pending upload and inserts the file, or does neither.
+Mainspring's own storage writes do not come here: they are transactions of their own
+(:mod:`.uploads`, :meth:`~.service.StorageService.delete_file`, :mod:`.gc`).
 """
 
 from __future__ import annotations
@@ -11,14 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..functions import system_function
-from .gc import gc_delete
-from .service import (
-    STORAGE_TABLE,
-    UPLOADS_TABLE,
-    UploadRefused,
-    check_storage_id,
-    metadata_of,
-)
+from .files import STORAGE_TABLE, UPLOADS_TABLE, metadata_of
 
 __all__ = ["PENDING_GRACE_MS", "SYSTEM_FUNCTIONS"]
 
@@ -33,7 +27,7 @@ async def create_upload(
     content_types: list[str] | None = None,
     expires_s: float = 3600,
 ) -> str:
-    """An upload URL (``ctx.storage.generate_upload_url`` in an action lands here)."""
+    """An upload URL (``mainspring storage upload --url``; scripts with the admin key)."""
     url: str = await ctx.storage.generate_upload_url(
         max_size=max_size, content_types=content_types, expires_s=expires_s
     )
@@ -41,45 +35,9 @@ async def create_upload(
 
 
 @system_function("mutation")
-async def add_pending(ctx: Any, row: dict[str, Any]) -> str:
-    """Insert a pending-upload row (presigned uploads)."""
-    upload_id: str = await ctx.db.system_writer().insert(UPLOADS_TABLE, row)
-    return upload_id
-
-
-@system_function("mutation")
-async def finish_upload(
-    ctx: Any,
-    upload_id: str | None,
-    storage_id: str,
-    sha256: str,
-    size: int,
-    content_type: str | None,
-) -> str:
-    """Consume the pending upload (if any) and insert the stored file, in one transaction."""
-    writer = ctx.db.system_writer()
-    if upload_id is not None:
-        if await writer.get(upload_id) is None:
-            raise UploadRefused("used", "this upload URL was already used (each works once)")
-        await writer.delete(upload_id)
-    row: dict[str, Any] = {"sha256": sha256, "size": size}
-    if content_type is not None:
-        row["contentType"] = content_type
-    await writer.insert(STORAGE_TABLE, row, doc_id=check_storage_id(storage_id))
-    return storage_id
-
-
-@system_function("mutation")
 async def delete(ctx: Any, storage_id: str) -> None:
     """Delete a stored file (the blob goes after this transaction commits)."""
     await ctx.storage.delete(storage_id)
-
-
-@system_function("action")
-async def confirm_upload(ctx: Any, storage_id: str) -> str:
-    """Record a presigned upload after the client's PUT (the admin may call it too)."""
-    confirmed: str = await ctx.storage.confirm_upload(storage_id)
-    return confirmed
 
 
 @system_function("mutation")
@@ -114,12 +72,8 @@ async def file_url(ctx: Any, storage_id: str) -> str | None:
 #: Registered by the runtime next to the other built-in functions.
 SYSTEM_FUNCTIONS: Mapping[str, Any] = {
     "_system/storage:create_upload": create_upload,
-    "_system/storage:add_pending": add_pending,
-    "_system/storage:finish_upload": finish_upload,
     "_system/storage:delete": delete,
-    "_system/storage:confirm_upload": confirm_upload,
     "_system/storage:prune_uploads": prune_uploads,
-    "_system/storage:gc_delete": gc_delete,
     "_system/storage:list_files": list_files,
     "_system/storage:file_url": file_url,
 }

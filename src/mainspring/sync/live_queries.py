@@ -24,7 +24,8 @@ from ..auth import UserIdentity
 from ..db.page_journal import journal_scope
 from ..db.read_set import ReadSet, recording
 from ..logs import capture_logs
-from ..server.failures import describe_failure
+from ..wire.encoding import encode_value
+from ..wire.failures import describe_failure
 from .changes import Changes
 from .messages import QueryOutcome
 
@@ -215,7 +216,7 @@ class LiveQueries:
                 result = await self._runtime.run(
                     path, args, kind="query", identity=query.identity, admin=query.admin
                 )
-                value = values.to_json(result.value, "value")
+                value = encode_value(result.value, "convex_encoded_json")
             except Exception as exc:
                 failure = describe_failure(exc, path, "convex_encoded_json")
                 outcome = QueryOutcome.failure(

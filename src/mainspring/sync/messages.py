@@ -7,18 +7,17 @@ connections encodes its value once, not a thousand times.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..wire.encoding import dumps
 from .protocol import StateVersion, encode_ts
 
 __all__ = [
     "QueryOutcome",
     "action_response",
     "auth_error",
-    "dump",
     "fatal_error",
     "mutation_failure",
     "mutation_success",
@@ -26,13 +25,6 @@ __all__ = [
     "query_removed",
     "transition",
 ]
-
-_encoder = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-
-
-def dump(data: Any) -> str:
-    """Compact JSON text of JSON-ready data (never bare NaN, which kills the client)."""
-    return _encoder.encode(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +41,8 @@ class QueryOutcome:
     def success(cls, value_json: Any, log_lines: list[str], journal: str | None) -> QueryOutcome:
         """A result: ``value_json`` is the value already converted to convex JSON."""
         return cls(
-            f'"type":"QueryUpdated","value":{dump(value_json)},'
-            f'"logLines":{dump(log_lines)},"journal":{dump(journal)}'
+            f'"type":"QueryUpdated","value":{dumps(value_json)},'
+            f'"logLines":{dumps(log_lines)},"journal":{dumps(journal)}'
         )
 
     @classmethod
@@ -64,10 +56,10 @@ class QueryOutcome:
         has_data: bool = False,
     ) -> QueryOutcome:
         """An error; ``data`` (convex JSON) becomes ``errorData`` (a ConvexError's data)."""
-        extra = f',"errorData":{dump(data)}' if has_data else ""
+        extra = f',"errorData":{dumps(data)}' if has_data else ""
         return cls(
-            f'"type":"QueryFailed","errorMessage":{dump(message)},'
-            f'"logLines":{dump(log_lines)},"journal":{dump(journal)}{extra}'
+            f'"type":"QueryFailed","errorMessage":{dumps(message)},'
+            f'"logLines":{dumps(log_lines)},"journal":{dumps(journal)}{extra}'
         )
 
     def modification(self, query_id: int) -> str:
@@ -90,7 +82,7 @@ def transition(start: StateVersion, end: StateVersion, modifications: Iterable[s
 
 def mutation_success(request_id: int, result_json: Any, ts: int, log_lines: list[str]) -> str:
     """A mutation committed at ``ts`` with this (convex-JSON) result."""
-    return dump(
+    return dumps(
         {
             "type": "MutationResponse",
             "requestId": request_id,
@@ -140,12 +132,12 @@ def _response(
     }
     if has_data:
         message["errorData"] = data
-    return dump(message)
+    return dumps(message)
 
 
 def auth_error(error: str, base_version: int, *, attempted: bool) -> str:
     """The token was refused (``attempted``) or expired while in use (not ``attempted``)."""
-    return dump(
+    return dumps(
         {
             "type": "AuthError",
             "error": error,
@@ -157,7 +149,7 @@ def auth_error(error: str, base_version: int, *, attempted: bool) -> str:
 
 def fatal_error(error: str) -> str:
     """Protocol misuse: the client stops for good (no reconnect)."""
-    return dump({"type": "FatalError", "error": error})
+    return dumps({"type": "FatalError", "error": error})
 
 
 def ping() -> str:

@@ -25,7 +25,8 @@ from .. import values
 from ..auth import UserIdentity
 from ..errors import AuthenticationError
 from ..logs import capture_logs
-from ..server.failures import describe_failure
+from ..wire.encoding import encode_value
+from ..wire.failures import describe_failure
 from . import messages
 from .live_queries import LiveQuery
 from .protocol import (
@@ -326,7 +327,7 @@ class SyncSession:
                     admin=self._admin,
                     wrap_mutation=wrap,
                 )
-                value = values.to_json(result.value, "value")
+                value = encode_value(result.value, "convex_encoded_json")
             except Exception as exc:
                 failure = describe_failure(exc, path, "convex_encoded_json")
                 text = messages.mutation_failure(
@@ -351,7 +352,7 @@ class SyncSession:
                 result = await self._hub.runtime.run(
                     path, args, kind="action", identity=self._identity, admin=self._admin
                 )
-                value = values.to_json(result.value, "value")
+                value = encode_value(result.value, "convex_encoded_json")
             except Exception as exc:
                 failure = describe_failure(exc, path, "convex_encoded_json")
                 text = messages.action_response(

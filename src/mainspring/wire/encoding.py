@@ -1,7 +1,8 @@
-"""JSON text for responses, and the two value formats a request may ask for.
+"""JSON text for responses and messages, and the two value formats a caller may ask for.
 
-``convex_encoded_json`` (what Convex clients send) is :func:`mainspring.values.to_json`:
-lossless, with ``{"$integer"}``, ``{"$float"}`` and ``{"$bytes"}`` for what JSON lacks.
+``convex_encoded_json`` (what Convex clients send, and all the WebSocket protocol speaks) is
+:func:`mainspring.values.to_json`: lossless, with ``{"$integer"}``, ``{"$float"}`` and
+``{"$bytes"}`` for what JSON lacks.
 ``json`` (the default of Convex's documented HTTP API, for curl and friends) is plain JSON:
 big integers become decimal strings, bytes base64 strings, NaN and infinities strings.
 
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from .. import values
 
-__all__ = ["FORMATS", "Format", "encode", "encode_value"]
+__all__ = ["FORMATS", "Format", "dumps", "encode", "encode_value"]
 
 Format = Literal["convex_encoded_json", "json"]
 FORMATS: frozenset[str] = frozenset(("convex_encoded_json", "json"))
@@ -31,6 +32,11 @@ _MAX_SAFE_INTEGER = 2**53
 # ensure_ascii keeps any str encodable (a lone surrogate would break UTF-8 output), and
 # allow_nan=False turns a stray NaN into an error instead of invalid JSON.
 _encoder = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def dumps(data: Any) -> str:
+    """Compact JSON text of JSON-ready data (never a bare NaN, which breaks clients)."""
+    return _encoder.encode(data)
 
 
 def encode(data: Any) -> bytes:
