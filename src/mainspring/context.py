@@ -17,18 +17,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from .auth import Auth
 from .db.facade import DatabaseReader, DatabaseWriter, refuse
 from .db.store import DocumentReader, DocumentWriter
 from .errors import NotAllowedError
 from .scheduling.scheduler import ActionScheduler, MutationScheduler
+from .scheduling.service import SchedulingKernel
 from .storage.context import StorageContext
 
 if TYPE_CHECKING:
+    from .env import EnvironmentVariables
     from .functions import Kind
-    from .runtime import Runtime
+    from .storage.service import StorageService
+
+
+class CtxKernel(SchedulingKernel, Protocol):
+    """What a ctx is built on: the kernel, with the scheduler's, storage's and the
+    environment variables' state (the runtime)."""
+
+    storage: StorageService
+    env: EnvironmentVariables
+
 
 __all__ = ["ActionCtx", "CallScope", "MutationCtx", "QueryCtx", "SystemCtx", "scope_of"]
 
@@ -37,7 +48,7 @@ __all__ = ["ActionCtx", "CallScope", "MutationCtx", "QueryCtx", "SystemCtx", "sc
 class CallScope:
     """Internal: the call behind a ctx (never handed to user code)."""
 
-    runtime: Runtime
+    runtime: CtxKernel
     auth: Auth
     kind: Kind
     #: The query's snapshot or the mutation's transaction; None in an action.

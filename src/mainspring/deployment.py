@@ -12,23 +12,21 @@ the same engines itself, on a virtual clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .crons.runner import attach_crons
+from .crons.runner import SYSTEM_CRONS, CronRunner
+from .lease.options import SCHEDULED_FUNCTIONS, WORK_ITEMS
 from .registry import LoadedApp, load_app
 from .runtime import Runtime
-from .scheduling.executor import attach_executor
-from .workpool.dispatcher import attach_workpools
+from .scheduling.executor import Executor
+from .workpool.dispatcher import Dispatcher
 
 if TYPE_CHECKING:
     from .clock import Clock
     from .config import Settings
-    from .crons.runner import CronRunner
     from .db.base import Database
-    from .scheduling.executor import Executor
     from .storage.base import BlobStore
-    from .workpool.dispatcher import Dispatcher
 
 __all__ = ["Deployment"]
 
@@ -60,9 +58,31 @@ class Deployment:
         )
         if not background:
             return cls(runtime)
-        executor = attach_executor(runtime, settings)
-        dispatcher = attach_workpools(runtime, settings)
-        crons = attach_crons(runtime, settings, executor)
+        executor = Executor(
+            runtime,
+            replace(
+                SCHEDULED_FUNCTIONS,
+                concurrency=settings.scheduler_concurrency,
+                lease_ms=settings.scheduler_lease,
+                poll_ms=settings.scheduler_poll,
+                retention_ms=settings.scheduled_retention,
+            ),
+        )
+        dispatcher = Dispatcher(
+            runtime,
+            replace(
+                WORK_ITEMS,
+                concurrency=settings.workpool_concurrency,
+                lease_ms=settings.scheduler_lease,
+                poll_ms=settings.scheduler_poll,
+                retention_ms=settings.workpool_retention,
+            ),
+        )
+        # The app's crons and Mainspring's own; what fires goes straight to this process's
+        # executor while it has free slots.
+        crons = CronRunner(runtime, [*(runtime.app.crons or ()), *SYSTEM_CRONS], executor=executor)
+        for service in (executor, dispatcher, crons):
+            runtime.add_service(service)
         return cls(runtime, executor, dispatcher, crons)
 
     @classmethod

@@ -19,7 +19,7 @@ from .features import Feature, SystemTable
 from .functions import FunctionDefinition, system_function
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from .kernel import Kernel
 
 __all__ = [
     "ENV_TABLE",
@@ -60,8 +60,8 @@ def check_value(name: str, value: Any) -> str:
 class EnvironmentVariables(Mapping[str, str]):
     """``ctx.env``: a read-only mapping of the deployment's variables."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
         self._values: dict[str, str] = {}
         self._loaded_at: float | None = None
 
@@ -88,10 +88,10 @@ class EnvironmentVariables(Mapping[str, str]):
 
     async def refresh_if_stale(self) -> None:
         """Re-read the variables if they were last read more than REFRESH_MS ago."""
-        now = self._runtime.clock.now_ms()
+        now = self._kernel.clock.now_ms()
         if self._loaded_at is not None and now - self._loaded_at < REFRESH_MS:
             return
-        async with self._runtime.read_snapshot() as db:
+        async with self._kernel.read_snapshot() as db:
             rows = await db.system.query(ENV_TABLE).collect()
         self._values = {row["name"]: row["value"] for row in rows}
         self._loaded_at = now

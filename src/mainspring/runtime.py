@@ -12,8 +12,7 @@ import inspect
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from . import values
 from .auth import Auth, UserIdentity
@@ -35,8 +34,16 @@ from .errors import (
     ValidationError,
 )
 from .features import Feature, check_features
+from .feed import CommitFeed
 from .functions import FunctionDefinition, Kind
 from .ids import table_resolver
+from .kernel import (
+    CallResult,
+    CommitListener,
+    MutationWrapper,
+    PreCommitHook,
+    Service,
+)
 from .logs import capture_logs
 from .registry import FunctionRegistry, LoadedApp
 from .scheduling.feature import FEATURE as SCHEDULING
@@ -65,29 +72,7 @@ SERVICE_STOP_TIMEOUT_S = 60
 FEATURES: tuple[Feature, ...] = (STORAGE, SCHEDULING, CRONS, ENV, WORKPOOL, SYNC)
 
 
-@dataclass
-class CallResult:
-    """What a top-level call produced."""
-
-    value: Any
-    log_lines: list[str] = field(default_factory=list)
-
-
-CommitListener = Callable[[WriteSet], None]
-#: Runs inside a write transaction just before it commits (only when it wrote something).
-PreCommitHook = Callable[[DocumentWriter], Awaitable[None]]
-MutationBody = Callable[[DocumentWriter], Awaitable[Any]]
-#: Wraps a top-level mutation's body inside its transaction (see :meth:`Runtime.run`).
-MutationWrapper = Callable[[MutationBody], MutationBody]
 _T = TypeVar("_T")
-
-
-class Service(Protocol):
-    """Background work a runtime starts after its database and stops before closing it."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 class Runtime:
@@ -107,6 +92,8 @@ class Runtime:
         self.app = app
         self.registry: FunctionRegistry = app.registry
         self.database = database
+        #: The commit feed (in this process, and over notifications between processes).
+        self.feed = CommitFeed(database)
         self.clock = clock or SystemClock()
         self.features = FEATURES
         tables = check_features(self.features)
@@ -120,15 +107,18 @@ class Runtime:
         )
         #: ``ctx.env``: the deployment's environment variables, shared by every call.
         self.env = EnvironmentVariables(self)
-        self._commit_listeners: list[CommitListener] = []
         self._pre_commit_hooks: list[PreCommitHook] = []
         #: Given by configuration (MAINSPRING_ADMIN_KEY) or generated once and kept in the DB.
         self.admin_key: str | None = admin_key
         #: ``ctx.scheduler``'s shared state: limits, wake-ups, the system functions.
-        self.scheduling = Scheduling(self)
+        self.scheduling = Scheduling(self.feed)
         #: Work pools' shared state: pool rows, wake-ups, the system functions.
-        self.workpools = WorkpoolHub(self)
+        self.workpools = WorkpoolHub(self, app.workpools)
         self._services: list[Service] = []
+        # The engines of this process wake on the commit feed (live queries subscribe to it
+        # too, when a server hosts them).
+        self.feed.subscribe(self.scheduling.committed)
+        self.feed.subscribe(self.workpools.committed)
         for feature in self.features:
             if feature.install is not None:
                 feature.install(self)
@@ -199,8 +189,9 @@ class Runtime:
             yield DocumentReader(self.store, tx)
 
     def on_commit(self, listener: CommitListener) -> None:
-        """Call ``listener(write_set)`` after every committed mutation that wrote something."""
-        self._commit_listeners.append(listener)
+        """Call ``listener(write_set)`` after every committed mutation that wrote something
+        (a subscription to the commit feed)."""
+        self.feed.subscribe(listener)
 
     def before_commit(self, hook: PreCommitHook) -> None:
         """Await ``hook(writer)`` at the end of every write transaction that wrote something,
@@ -233,6 +224,14 @@ class Runtime:
                 definition, args, Auth(identity), top_level=True, wrap=wrap_mutation
             )
         return CallResult(value, logs.lines)
+
+    def resolve(self, function: Any) -> FunctionDefinition:
+        """The registered function a definition, reference or path names."""
+        return self.registry.resolve(function)
+
+    async def refresh_env(self) -> None:
+        """Re-read the environment variables if another process may have changed them."""
+        await self.env.refresh_if_stale()
 
     async def call(
         self, function: Any, args: Any, *, auth: Auth | None = None, kind: Kind | None = None
@@ -409,6 +408,4 @@ class Runtime:
         if ENV_TABLE in writes.documents.values():
             self.env.invalidate()
         if writes:
-            for listener in self._commit_listeners:
-                listener(writes)
-
+            self.feed.publish(writes)

@@ -32,8 +32,8 @@ from .tables import BY_CRON_TICK, MAX_CATCH_UP, ON_TIME_MS, RUNS_TABLE
 
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
-    from ..runtime import Runtime
     from ..scheduling.executor import Executor
+    from ..scheduling.service import SchedulingKernel
 
 __all__ = ["Decision", "Fired", "decide", "fire_crons"]
 
@@ -126,7 +126,7 @@ class Fired:
 
 
 async def fire_crons(
-    runtime: Runtime, cron_ids: list[str], executor: Executor | None = None
+    runtime: SchedulingKernel, cron_ids: list[str], executor: Executor | None = None
 ) -> Fired:
     """Decide the due ticks of the given crons in one transaction.
 

@@ -22,7 +22,7 @@ from .tables import BY_CRON_TICK, JOBS_TABLE, RUNS_TABLE
 
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
-    from ..runtime import Runtime
+    from ..kernel import Kernel
 
 __all__ = ["Reconciled", "declared_specs", "reconcile"]
 
@@ -39,13 +39,13 @@ class Reconciled:
     unchanged: int = 0
 
 
-def declared_specs(runtime: Runtime, crons: Iterable[CronJob]) -> dict[str, dict[str, Any]]:
+def declared_specs(runtime: Kernel, crons: Iterable[CronJob]) -> dict[str, dict[str, Any]]:
     """Each cron's stored fields; SchemaError naming the cron if its function or arguments
     do not fit (no such function, a query, arguments its signature refuses)."""
     specs: dict[str, dict[str, Any]] = {}
     for job in crons:
         try:
-            definition = runtime.registry.resolve(job.function)
+            definition = runtime.resolve(job.function)
         except (FunctionNotFoundError, NotAllowedError) as exc:
             raise SchemaError(f"cron {job.name!r}: {exc}") from None
         if definition.kind == "query":
@@ -80,7 +80,7 @@ async def _delete_history(system: DocumentWriter, name: str) -> None:
         await system.delete(run["_id"])
 
 
-async def reconcile(runtime: Runtime, crons: Iterable[CronJob]) -> Reconciled:
+async def reconcile(runtime: Kernel, crons: Iterable[CronJob]) -> Reconciled:
     """Apply the declared crons to ``_cron_jobs``; what changed."""
     from .schedule import schedule_from_json
 

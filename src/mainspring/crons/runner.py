@@ -27,11 +27,10 @@ from .schedule import IntervalSchedule
 from .tables import BY_NEXT_RUN, JOBS_TABLE, SYSTEM_CRON_PREFIX
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..runtime import Runtime
     from ..scheduling.executor import Executor
+    from ..scheduling.service import SchedulingKernel
 
-__all__ = ["SYSTEM_CRONS", "CronRunner", "attach_crons"]
+__all__ = ["SYSTEM_CRONS", "CronRunner"]
 
 log = logging.getLogger("mainspring.crons")
 
@@ -57,7 +56,7 @@ class CronRunner:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: SchedulingKernel,
         crons: Iterable[CronJob],
         *,
         executor: Executor | None = None,
@@ -149,14 +148,3 @@ class CronRunner:
             # asyncio.wait_for, which can swallow stop()'s cancel: see sleep_until_at_most.)
             timeout = max(0.0, (deadline - clock.now_ms()) / 1000)
             await sleep_until_at_most(clock, deadline, timeout + 0.05)
-
-
-def attach_crons(
-    runtime: Runtime, settings: Settings | None = None, executor: Executor | None = None
-) -> CronRunner:
-    """Add a cron runner for the app's crons and Mainspring's own to ``runtime``; fired
-    functions go straight to ``executor`` (this process's) while it has free slots."""
-    declared = list(runtime.app.crons or ())
-    runner = CronRunner(runtime, [*declared, *SYSTEM_CRONS], executor=executor)
-    runtime.add_service(runner)
-    return runner

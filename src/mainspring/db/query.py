@@ -10,7 +10,7 @@ import base64
 import struct
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import ValidationError
 from .keys import encode_value, prefix_end
@@ -18,7 +18,17 @@ from .page_journal import current_journal_scope
 
 if TYPE_CHECKING:
     from .base import IndexRow
-    from .store import DocumentReader
+
+
+class IndexReader(Protocol):
+    """What a query reads through (:class:`~.store.DocumentReader`): recorded index scans."""
+
+    async def index_for(self, table: str, index: str) -> IndexRow | None: ...
+
+    async def scan(
+        self, index: IndexRow, lo: bytes, hi: bytes | None, descending: bool, limit: int
+    ) -> list[tuple[bytes, dict[str, Any]]]: ...
+
 
 __all__ = ["IndexRangeBuilder", "Query"]
 
@@ -189,7 +199,7 @@ def _fit_cursor(cursor: _Cursor, index_id: int, descending: bool, what: str) -> 
 class Query:
     """A lazy query over one table; nothing is read until a terminal method is awaited."""
 
-    def __init__(self, reader: DocumentReader, table: str) -> None:
+    def __init__(self, reader: IndexReader, table: str) -> None:
         self._reader = reader
         self._table = table
         self._index: IndexRow | None = None

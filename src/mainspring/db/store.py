@@ -65,6 +65,9 @@ class WriteSet:
     documents: dict[str, str] = field(default_factory=dict)  # id -> table
     keys: list[IndexEntry] = field(default_factory=list)
     after_commit: list[Any] = field(default_factory=list)
+    #: Work this transaction made due, by kind (its wake-up channel): the earliest time.
+    #: The commit feed carries it to the engines of this process.
+    due: dict[str, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.documents)

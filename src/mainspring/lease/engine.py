@@ -41,7 +41,7 @@ from .upkeep import Upkeep
 from .wakeups import WakeUps
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..kernel import Kernel
 
 __all__ = ["LeaseEngine", "Running", "new_owner"]
 
@@ -74,7 +74,7 @@ class LeaseEngine(Generic[_O]):
 
     def __init__(
         self,
-        runtime: Runtime,
+        kernel: Kernel,
         store: LeaseStore[_O],
         wakeups: WakeUps,
         options: LeaseOptions,
@@ -83,13 +83,13 @@ class LeaseEngine(Generic[_O]):
         log: logging.Logger,
         before_start: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.runtime = runtime
+        self.kernel = kernel
         self.store = store
         self.options = options
         self.owner = store.owner
         self.log = log
         self.completer: Completer[_O] = Completer(store, store.what)
-        self.runner = LeaseRunner(runtime, store, self.completer)
+        self.runner = LeaseRunner(kernel, store, self.completer)
         #: Rows being run by this engine, by id.
         self.running: dict[str, Running] = {}
         #: Due mutations the latest claim ran inside its own transaction.
@@ -115,7 +115,7 @@ class LeaseEngine(Generic[_O]):
             await self._before_start()
         self._unsubscribe = self._wakeups.subscribe(self._announced)
         channel = self._wakeups.channel
-        self._listening = await self.runtime.database.listen(channel, self._notified)
+        self._listening = await self.kernel.feed.listen(channel, self._notified)
         what = self.store.what
         self._tasks = [
             asyncio.create_task(self._dispatch(), name=f"{what}: dispatch"),
@@ -194,10 +194,10 @@ class LeaseEngine(Generic[_O]):
         free = min(self.options.concurrency - len(self.running), self.options.claim_batch)
         if free <= 0:
             return Claim(capped=True), 0
-        if self.runtime.database.serializable_claims:
+        if self.kernel.database.serializable_claims:
             # Due mutations run inside the claim's transaction: one commit, not two.
             limit = min(free, FUSED_BATCH)
-            await self.runtime.env.refresh_if_stale()
+            await self.kernel.refresh_env()
             claim = await self.store.claim(limit, self.runner.mutation_of)
             self.ran_in_claim = claim.ran
             return claim, limit
@@ -238,7 +238,7 @@ class LeaseEngine(Generic[_O]):
             self._start(run)
 
     async def _dispatch(self) -> None:
-        clock, options = self.runtime.clock, self.options
+        clock, options = self.kernel.clock, self.options
         while not self._stopping:
             self._wake.clear()
             self._deadline = float("inf")  # any announcement while we look wakes us again
@@ -269,7 +269,7 @@ class LeaseEngine(Generic[_O]):
     async def _sleep(self) -> None:
         if self._wake.is_set():
             return
-        timer = asyncio.ensure_future(self.runtime.clock.sleep_until(self._deadline))
+        timer = asyncio.ensure_future(self.kernel.clock.sleep_until(self._deadline))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
             # The poll timeout also bounds a virtual clock that nobody advances.

@@ -28,7 +28,7 @@ from .store import Leased, LeaseStore, MutationBody
 
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
-    from ..runtime import Runtime
+    from ..kernel import Kernel
 
 __all__ = ["LeaseRunner", "error_text"]
 
@@ -54,14 +54,14 @@ def error_text(exc: BaseException) -> str:
 class LeaseRunner(Generic[_O]):
     """Runs claimed rows of one store, for one engine."""
 
-    def __init__(self, runtime: Runtime, store: LeaseStore[_O], completer: Completer[_O]) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: Kernel, store: LeaseStore[_O], completer: Completer[_O]) -> None:
+        self.kernel = kernel
         self.store = store
         self.completer = completer
 
     def _definition(self, run: Leased) -> FunctionDefinition | None:
         try:
-            return self.runtime.registry.resolve(run.name)
+            return self.kernel.resolve(run.name)
         except FunctionNotFoundError:
             return None
 
@@ -76,7 +76,7 @@ class LeaseRunner(Generic[_O]):
         definition = self._definition(run)
         if definition is None or definition.kind != "mutation":
             return None
-        body = self.runtime.mutation_body(definition, run.args, Auth())
+        body = self.kernel.mutation_body(definition, run.args, Auth())
 
         async def logged(writer: DocumentWriter) -> Any:
             with capture_logs(definition.label):
@@ -91,7 +91,7 @@ class LeaseRunner(Generic[_O]):
             error = f"no function {run.name} in this app"
             await self.completer.finish(run.id, self.store.failure(error, retryable=False))
             return
-        await self.runtime.env.refresh_if_stale()
+        await self.kernel.refresh_env()
         if definition.kind == "mutation":
             await self._mutation(run, definition)
         else:
@@ -101,7 +101,7 @@ class LeaseRunner(Generic[_O]):
         """Run claimed mutation rows in one transaction, one commit for all of them. If any
         of them fails, all roll back and each runs alone (:meth:`run`), so a failure is
         retried, or recorded, for its own row only."""
-        await self.runtime.env.refresh_if_stale()
+        await self.kernel.refresh_env()
         batch = [(run.id, body) for run in runs if (body := self.mutation_of(run))]
         if len(batch) == len(runs):
             try:
@@ -113,7 +113,7 @@ class LeaseRunner(Generic[_O]):
             await self.run(run)
 
     async def _mutation(self, run: Leased, definition: FunctionDefinition) -> None:
-        body = self.runtime.mutation_body(definition, run.args, Auth())
+        body = self.kernel.mutation_body(definition, run.args, Auth())
         store = self.store
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
@@ -144,7 +144,7 @@ class LeaseRunner(Generic[_O]):
         store = self.store
         try:
             with store.running(run):
-                value = await self.runtime.call(definition, run.args, auth=Auth())
+                value = await self.kernel.call(definition, run.args, auth=Auth())
             outcome = store.success(value)
         except Exception as exc:
             log.info("%s (%s %s) failed: %s", definition.label, store.noun, run.id, exc)

@@ -13,12 +13,33 @@ Every engine does every chore; they are idempotent and check what they change.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .chores import Chore, run_chores
 
 if TYPE_CHECKING:
-    from .engine import LeaseEngine
+    from ..kernel import Kernel
+    from .options import LeaseOptions
+    from .store import LeaseStore
+
+
+class _Lease(Protocol):
+    lease_expires: float
+
+
+class Upkept(Protocol):
+    """What the chores look after: an engine's store and the rows it runs."""
+
+    kernel: Kernel
+    store: LeaseStore[Any]
+    options: LeaseOptions
+    log: logging.Logger
+
+    @property
+    def running(self) -> Mapping[str, _Lease]: ...
+
 
 __all__ = ["Upkeep"]
 
@@ -26,14 +47,14 @@ __all__ = ["Upkeep"]
 class Upkeep:
     """Heartbeats, reaping and pruning for one engine."""
 
-    def __init__(self, engine: LeaseEngine[Any]) -> None:
+    def __init__(self, engine: Upkept) -> None:
         self._engine = engine
 
     async def run(self) -> None:
         """Do each chore when it is due, until cancelled."""
         options = self._engine.options
         await run_chores(
-            self._engine.runtime.clock,
+            self._engine.kernel.clock,
             [
                 Chore(
                     "renewing leases", options.heartbeat_ms, self.heartbeat, options.heartbeat_ms
@@ -53,7 +74,7 @@ class Upkeep:
     async def heartbeat(self) -> None:
         """Renew the leases that would expire before the next heartbeat but one."""
         engine = self._engine
-        soon = engine.runtime.clock.now_ms() + engine.options.heartbeat_ms * 2
+        soon = engine.kernel.clock.now_ms() + engine.options.heartbeat_ms * 2
         due = {run_id: run for run_id, run in engine.running.items() if run.lease_expires < soon}
         if due:
             expires = await engine.store.heartbeat(list(due))
@@ -72,7 +93,7 @@ class Upkeep:
         """Delete finished rows older than the retention period, in batches; how many."""
         engine = self._engine
         batch = batch or engine.options.prune_batch
-        cutoff = engine.runtime.clock.now_ms() - engine.options.retention_ms
+        cutoff = engine.kernel.clock.now_ms() - engine.options.retention_ms
         total = 0
         while True:
             deleted = await engine.store.prune(cutoff, batch)

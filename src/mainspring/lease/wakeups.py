@@ -1,7 +1,9 @@
-"""In-process wake-ups: "work due at T was just committed", to the engines of this process.
+"""Wake-ups: "work due at T was just committed", to the engines of every process.
 
-Engines in other processes hear the same news through the database's notifications
-(``LISTEN/NOTIFY`` on PostgreSQL), sent by the committing transaction itself.
+Both halves ride on the commit feed (:mod:`mainspring.feed`): the committing transaction
+records the earliest due time in its write set, which the feed hands to this process's
+engines after the commit, and sends it as a notification on the kind's topic, which the
+feed delivers to the other processes' engines.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..db.store import DocumentWriter
+from ..db.store import DocumentWriter, WriteSet
+from ..feed import CommitFeed
 
 __all__ = ["Announcement", "WakeUps"]
 
@@ -22,7 +25,8 @@ class WakeUps:
     """Announcements of one kind of work: ``channel`` is its notification channel across
     processes, ``what`` names it in logs."""
 
-    def __init__(self, channel: str, what: str) -> None:
+    def __init__(self, feed: CommitFeed, channel: str, what: str) -> None:
+        self._feed = feed
         self.channel = channel
         self._what = what
         self._listeners: list[Announcement] = []
@@ -41,6 +45,18 @@ class WakeUps:
                 log.exception("a %s wake-up listener failed", self._what)
 
     async def announce_on_commit(self, writer: DocumentWriter, when: float) -> None:
-        """Wake engines here and in other processes once ``writer`` commits."""
-        await writer.notify(self.channel, repr(when))
-        writer.writes.after_commit.append(lambda: self.announce(when))
+        """Wake engines here and in other processes once ``writer`` commits (work due at
+        ``when`` was written): the transaction's write set carries the earliest such time to
+        this process's commit feed, and a notification (sent only on commit) to the others.
+        """
+        due = writer.writes.due
+        earliest = due.get(self.channel)
+        if earliest is None or when < earliest:
+            due[self.channel] = when
+            await self._feed.notify(writer, self.channel, repr(when))
+
+    def committed(self, writes: WriteSet) -> None:
+        """A commit feed listener: announce the work a commit of this process made due."""
+        when = writes.due.get(self.channel)
+        if when is not None:
+            self.announce(when)

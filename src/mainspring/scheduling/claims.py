@@ -31,7 +31,7 @@ from .jobs import (
 )
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .service import SchedulingKernel
 
 __all__ = ["JobStore", "Outcome"]
 
@@ -64,8 +64,8 @@ class JobStore:
     what = "scheduled functions"
     noun = "scheduled function"
 
-    def __init__(self, runtime: Runtime, owner: str, lease_ms: float) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: SchedulingKernel, owner: str, lease_ms: float) -> None:
+        self.kernel = kernel
         self.owner = owner
         self.lease_ms = lease_ms
 
@@ -114,7 +114,7 @@ class JobStore:
 
         async def body(writer: DocumentWriter) -> Claim:
             system = writer.system_writer()
-            now = self.runtime.clock.now_ms()
+            now = self.kernel.clock.now_ms()
             index = await system.index_for(TABLE, STATE_INDEX)
             assert index is not None
             lo, hi = _range("pending", through=now)
@@ -125,7 +125,7 @@ class JobStore:
                 row["state"], row["lease"] = state("inProgress"), lease
                 run = leased(row)
                 mutation = inline(run) if inline is not None else None
-                await self.runtime.scheduling.state_changed(system, row, state("inProgress"), now)
+                await self.kernel.scheduling.state_changed(system, row, state("inProgress"), now)
                 if mutation is None:
                     await system.patch(row["_id"], {"state": state("inProgress"), "lease": lease})
                     claim.runs.append(run)
@@ -138,12 +138,12 @@ class JobStore:
         label = "claiming scheduled functions"
         if inline is not None:
             try:
-                return await self.runtime.transact(body, label=label, claim=True)
+                return await self.kernel.transact(body, label=label, claim=True)
             except Exception as exc:
                 # A mutation failed: claim the plain way, so it fails (and is recorded) alone.
                 log.debug("running due mutations in the claim failed (%s); claiming", exc)
                 inline = None
-        return await self.runtime.transact(body, label=label, claim=True)
+        return await self.kernel.transact(body, label=label, claim=True)
 
     async def next_due(self, after: float | None = None) -> float | None:
         """The earliest ``scheduledTime`` of a pending row (later than ``after``), if any."""
@@ -151,7 +151,7 @@ class JobStore:
 
     async def next_pending(self, after: float | None = None) -> float | None:
         """The earliest ``scheduledTime`` of a pending row (later than ``after``), if any."""
-        async with self.runtime.read_snapshot() as reader:
+        async with self.kernel.read_snapshot() as reader:
             system = reader.system
             index = await system.index_for(TABLE, STATE_INDEX)
             assert index is not None
@@ -179,7 +179,7 @@ class JobStore:
             return ran
 
         label = f"scheduled function {batch[0][0]}" if len(batch) == 1 else "scheduled mutations"
-        return await self.runtime.transact(body, label=label)
+        return await self.kernel.transact(body, label=label)
 
     async def finish(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
         """Record finished runs (one transaction); rows no longer ours are left alone."""
@@ -192,7 +192,7 @@ class JobStore:
                 if row is not None and self.owns(row):
                     await self._set(system, row, outcome)
 
-        await self.runtime.transact(body, label="recording finished scheduled functions")
+        await self.kernel.transact(body, label="recording finished scheduled functions")
 
     async def release(self, job_ids: Sequence[str]) -> None:
         """Give claimed mutations that did not run back to ``pending``."""
@@ -203,27 +203,27 @@ class JobStore:
                 if self.owns(await system.get(job_id)):
                     await system.patch(job_id, {"state": state("pending"), "lease": REMOVE})
 
-        await self.runtime.transact(body, label="releasing scheduled functions")
+        await self.kernel.transact(body, label="releasing scheduled functions")
 
     async def heartbeat(self, job_ids: Sequence[str]) -> float:
         """Extend our lease on the rows we are still running; returns the new expiry."""
 
         async def body(writer: DocumentWriter) -> float:
             system = writer.system_writer()
-            lease = self.lease(self.runtime.clock.now_ms())
+            lease = self.lease(self.kernel.clock.now_ms())
             await system.prefetch(list(job_ids))
             for job_id in job_ids:
                 if self.owns(await system.get(job_id)):
                     await system.patch(job_id, {"lease": lease})
             return float(lease["expires"])
 
-        return await self.runtime.transact(body, label="renewing scheduled function leases")
+        return await self.kernel.transact(body, label="renewing scheduled function leases")
 
     async def reap(self) -> int:
         """Settle rows whose lease expired (their process died): a mutation goes back to
         ``pending``, an action becomes ``failed``. Returns how many were settled."""
-        now = self.runtime.clock.now_ms()
-        async with self.runtime.read_snapshot() as reader:
+        now = self.kernel.clock.now_ms()
+        async with self.kernel.read_snapshot() as reader:
             expired = [row["_id"] for row in await self._running(reader) if _expired(row, now)]
         if not expired:
             return 0
@@ -244,7 +244,7 @@ class JobStore:
                 settled += 1
             return settled
 
-        return await self.runtime.transact(body, label="settling expired scheduled functions")
+        return await self.kernel.transact(body, label="settling expired scheduled functions")
 
     async def prune(self, cutoff: float, batch: int) -> int:
         """Delete up to ``batch`` rows that finished before ``cutoff``; how many were."""
@@ -263,7 +263,7 @@ class JobStore:
                     await system.delete(row["_id"])
             return len(rows)
 
-        return await self.runtime.transact(body, label="pruning finished scheduled functions")
+        return await self.kernel.transact(body, label="pruning finished scheduled functions")
 
     async def _running(self, reader: DocumentReader) -> list[dict[str, Any]]:
         system = reader.system
@@ -274,14 +274,14 @@ class JobStore:
 
     def _kind(self, name: str) -> str | None:
         try:
-            return self.runtime.registry.resolve(name).kind
+            return self.kernel.resolve(name).kind
         except FunctionNotFoundError:
             return None
 
     async def _set(self, system: DocumentWriter, row: dict[str, Any], outcome: Outcome) -> None:
-        now = self.runtime.clock.now_ms()
+        now = self.kernel.clock.now_ms()
         await system.patch(row["_id"], {"state": outcome, "completedTime": now, "lease": REMOVE})
-        await self.runtime.scheduling.state_changed(system, row, outcome, now)
+        await self.kernel.scheduling.state_changed(system, row, outcome, now)
 
 
 def _expired(row: dict[str, Any], now: float) -> bool:

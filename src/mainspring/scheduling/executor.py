@@ -8,7 +8,6 @@ scheduled functions' store (:class:`~mainspring.scheduling.claims.JobStore`) and
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..lease.engine import LeaseEngine, new_owner
@@ -17,10 +16,9 @@ from .claims import JobStore, Outcome, leased
 from .jobs import STOPPED_ERROR
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..runtime import Runtime
+    from .service import SchedulingKernel
 
-__all__ = ["Executor", "attach_executor"]
+__all__ = ["Executor"]
 
 log = logging.getLogger("mainspring.scheduler")
 
@@ -30,7 +28,7 @@ class Executor(LeaseEngine[Outcome]):
 
     store: JobStore
 
-    def __init__(self, runtime: Runtime, options: LeaseOptions | None = None) -> None:
+    def __init__(self, runtime: SchedulingKernel, options: LeaseOptions | None = None) -> None:
         options = options or SCHEDULED_FUNCTIONS
         store = JobStore(runtime, new_owner(), options.lease_ms)
         super().__init__(
@@ -51,17 +49,3 @@ class Executor(LeaseEngine[Outcome]):
         """Run rows a committed transaction of this process already marked ``inProgress``
         under this executor's lease (a cron's firing)."""
         self.adopt([leased(row) for row in rows])
-
-
-def attach_executor(runtime: Runtime, settings: Settings) -> Executor:
-    """Add an executor configured by ``settings`` to ``runtime`` (started with it)."""
-    options = replace(
-        SCHEDULED_FUNCTIONS,
-        concurrency=settings.scheduler_concurrency,
-        lease_ms=settings.scheduler_lease,
-        poll_ms=settings.scheduler_poll,
-        retention_ms=settings.scheduled_retention,
-    )
-    executor = Executor(runtime, options)
-    runtime.add_service(executor)
-    return executor

@@ -20,7 +20,7 @@ from .executor import Executor
 
 if TYPE_CHECKING:
     from ..clock import VirtualClock
-    from ..runtime import Runtime
+    from .service import SchedulingKernel
 
 __all__ = ["EndlessSchedulingError", "HarnessParticipant", "ScheduledDriver"]
 
@@ -50,7 +50,9 @@ class HarnessParticipant(Protocol):
 class ScheduledDriver:
     """Runs a runtime's scheduled functions when a test asks, on a virtual clock."""
 
-    def __init__(self, runtime: Runtime, clock: VirtualClock, *, concurrency: int = 1) -> None:
+    def __init__(
+        self, runtime: SchedulingKernel, clock: VirtualClock, *, concurrency: int = 1
+    ) -> None:
         self.clock = clock
         self.executor = Executor(runtime, replace(SCHEDULED_FUNCTIONS, concurrency=concurrency))
         #: Crons, work pools: driven in the same rounds as scheduled functions.

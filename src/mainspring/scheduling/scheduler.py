@@ -19,7 +19,6 @@ from .jobs import (
     FINISHED,
     MAX_ARGS_BYTES,
     MAX_PER_CALL,
-    NOTIFY_CHANNEL,
     TABLE,
     current_job,
     delay_ms,
@@ -28,7 +27,7 @@ from .jobs import (
 )
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .service import SchedulingKernel
 
 __all__ = ["ActionScheduler", "MutationScheduler"]
 
@@ -36,13 +35,13 @@ __all__ = ["ActionScheduler", "MutationScheduler"]
 class _Checks:
     """What both schedulers check before anything is written."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: SchedulingKernel) -> None:
         self._runtime = runtime
         self._count = 0
         self._bytes = 0
 
     def _check(self, function: Any, args: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-        definition = self._runtime.registry.resolve(function)
+        definition = self._runtime.resolve(function)
         if definition.kind == "query":
             raise NotAllowedError(
                 f"cannot schedule {definition.label}: it is a query (schedule a mutation or an "
@@ -75,10 +74,9 @@ class _Checks:
 class MutationScheduler(_Checks):
     """``ctx.scheduler`` in a mutation: rows written in the mutation's transaction."""
 
-    def __init__(self, runtime: Runtime, writer: DocumentWriter) -> None:
+    def __init__(self, runtime: SchedulingKernel, writer: DocumentWriter) -> None:
         super().__init__(runtime)
         self._writer = writer
-        self._earliest: float | None = None
 
     async def run_after(
         self, delay: float | timedelta, function: Any, args: dict[str, Any] | None = None
@@ -137,17 +135,8 @@ class MutationScheduler(_Checks):
             return await system.insert(TABLE, row)
         row["state"] = state("pending")
         job_id = await system.insert(TABLE, row)
-        if self._earliest is None:
-            self._writer.writes.after_commit.append(self._announce)
-        if self._earliest is None or when < self._earliest:
-            self._earliest = when
-            # Other processes' executors: delivered by the database when this commits.
-            await self._writer.notify(NOTIFY_CHANNEL, repr(when))
+        await self._runtime.scheduling.announce_on_commit(self._writer, when)
         return job_id
-
-    def _announce(self) -> None:
-        if self._earliest is not None:
-            self._runtime.scheduling.announce(self._earliest)
 
     async def _origin_canceled(self, system: DocumentWriter) -> bool:
         origin = current_job.get()

@@ -11,16 +11,17 @@ transaction that makes the change (crons keep their run history that way).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ..feed import CommitFeed
+from ..kernel import Kernel
 from ..lease.wakeups import WakeUps
 from .jobs import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
-    from ..runtime import Runtime
 
-__all__ = ["JobStateHook", "Scheduling"]
+__all__ = ["JobStateHook", "Scheduling", "SchedulingKernel"]
 
 #: ``hook(system_writer, row, new_state, now)``, awaited in the changing transaction.
 JobStateHook = Callable[["DocumentWriter", dict[str, Any], dict[str, Any], float], Awaitable[None]]
@@ -29,9 +30,8 @@ JobStateHook = Callable[["DocumentWriter", dict[str, Any], dict[str, Any], float
 class Scheduling(WakeUps):
     """``runtime.scheduling``: in-process wake-ups and job-state hooks."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__(NOTIFY_CHANNEL, "scheduler")
-        self._runtime = runtime
+    def __init__(self, feed: CommitFeed) -> None:
+        super().__init__(feed, NOTIFY_CHANNEL, "scheduler")
         self._state_hooks: list[JobStateHook] = []
 
     def on_job_state(self, hook: JobStateHook) -> None:
@@ -45,3 +45,9 @@ class Scheduling(WakeUps):
         """Tell the hooks that ``row`` is changing to ``state`` (in ``system``'s transaction)."""
         for hook in self._state_hooks:
             await hook(system, row, state, now)
+
+
+class SchedulingKernel(Kernel, Protocol):
+    """The kernel, with the scheduled functions' own hub: what their store runs on."""
+
+    scheduling: Scheduling

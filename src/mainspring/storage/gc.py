@@ -45,7 +45,7 @@ import types
 import typing
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..db.store import DocumentReader, DocumentWriter
 from ..ids import IdRef, decode_id
@@ -53,7 +53,16 @@ from .base import ListedBlob
 from .files import STORAGE_NUMBER, STORAGE_TABLE, UPLOADS_TABLE, storage_id_of_key
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..db.store import DocumentStore
+    from ..kernel import Kernel
+    from .service import StorageService
+
+    class StorageKernel(Kernel, Protocol):
+        """The kernel, with the document layer (the schema, the catalog) and storage."""
+
+        store: DocumentStore
+        storage: StorageService
+
     from ..schema import Schema
 
 __all__ = [
@@ -231,7 +240,7 @@ async def find_references(
     return found
 
 
-def _user_tables(runtime: Runtime) -> list[str]:
+def _user_tables(runtime: StorageKernel) -> list[str]:
     return sorted(name for name in runtime.store.catalog.numbers if not name.startswith("_"))
 
 
@@ -240,7 +249,7 @@ async def _stored_rows(reader: DocumentReader) -> AsyncIterator[dict[str, Any]]:
         yield row
 
 
-async def delete_unreferenced(runtime: Runtime, storage_ids: list[str]) -> list[str]:
+async def delete_unreferenced(runtime: StorageKernel, storage_ids: list[str]) -> list[str]:
     """Delete those of ``storage_ids`` that are still unreferenced; the ids deleted.
 
     References are re-read in the deleting transaction, so a reference written meanwhile
@@ -261,7 +270,7 @@ async def delete_unreferenced(runtime: Runtime, storage_ids: list[str]) -> list[
 
 
 async def collect_garbage(
-    runtime: Runtime,
+    runtime: StorageKernel,
     *,
     grace_ms: float = DEFAULT_GRACE_MS,
     delete: bool = False,

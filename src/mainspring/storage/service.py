@@ -31,7 +31,7 @@ from .signing import InvalidSignature, Signer, load_signer, window_expiry
 from .uploads import Uploads
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..kernel import Kernel
 
 __all__ = [
     "DEFAULT_MAX_UPLOAD_BYTES",
@@ -59,7 +59,7 @@ class StorageService:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: Kernel,
         blob_store: BlobStore | None,
         *,
         site_url: str | None,

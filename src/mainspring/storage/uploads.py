@@ -35,7 +35,7 @@ is deleted (see :meth:`Uploads.record` for the one exception).
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..db.store import DocumentWriter
 from ..errors import MainspringError, ValidationError
@@ -46,7 +46,36 @@ from .media import check_content_type, parse_media_type, type_allowed
 from .signing import InvalidSignature
 
 if TYPE_CHECKING:
-    from .service import StorageService
+    from ..db.store import DocumentReader
+    from ..kernel import Kernel
+    from .base import BlobStore
+    from .signing import Signer
+
+
+class StorageParts(Protocol):
+    """What uploads use of the storage service (:class:`~.service.StorageParts`)."""
+
+    runtime: Kernel
+    max_upload_bytes: int
+
+    @property
+    def blob_store(self) -> BlobStore: ...
+
+    @property
+    def signer(self) -> Signer: ...
+
+    def now_ms(self) -> float: ...
+
+    def new_storage_id(self) -> str: ...
+
+    def upload_url(self, upload_id: str, expires_ms: float) -> str: ...
+
+    async def metadata(self, storage_id: str, reader: DocumentReader | None = None) -> Any: ...
+
+    def remember(self, meta: dict[str, Any]) -> None: ...
+
+    async def delete_blob(self, storage_id: str) -> None: ...
+
 
 __all__ = ["RefusalReason", "UploadRefused", "Uploads"]
 
@@ -108,7 +137,7 @@ def _allowed_type(content_type: str | None, allowed: Sequence[str] | None) -> st
 class Uploads:
     """The uploads of one storage service: ``runtime.storage.uploads``."""
 
-    def __init__(self, service: StorageService) -> None:
+    def __init__(self, service: StorageParts) -> None:
         self._service = service
 
     async def issue_url(

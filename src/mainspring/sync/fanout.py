@@ -30,14 +30,33 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..db.base import Listening
 from ..db.store import DocumentWriter
 from .changes import EVERYTHING, Changes
 
 if TYPE_CHECKING:
-    from .hub import SyncHub
+    from ..db.base import Database
+    from ..feed import CommitFeed
+    from .live_queries import LiveQueries
+
+
+class _HasDatabase(Protocol):
+    database: Database
+    feed: CommitFeed
+
+
+class FannedOut(Protocol):
+    """What the fan-out works for (:class:`~.hub.SyncHub`): its live queries, the time of
+    this process's latest commit, and the database."""
+
+    queries: LiveQueries
+    last_commit: float
+
+    @property
+    def runtime(self) -> _HasDatabase: ...
+
 
 __all__ = ["ANNOUNCE_S", "PRESENCE_S", "Fanout"]
 
@@ -60,7 +79,7 @@ AMBIGUOUS_EVERY_S = 0.25
 class Fanout:
     """Publishes this process's commits and applies other processes' (PostgreSQL only)."""
 
-    def __init__(self, hub: SyncHub) -> None:
+    def __init__(self, hub: FannedOut) -> None:
         self._hub = hub
         self._me = uuid.uuid4().hex[:12]
         self._enabled = hub.runtime.database.dialect == "postgres"
@@ -74,14 +93,14 @@ class Fanout:
 
     async def start(self) -> None:
         """Listen for other processes' commits and presence; ask who is there."""
-        database = self._hub.runtime.database
+        feed = self._hub.runtime.feed
         if self._polled:
-            self._listenings = [await database.listen(COMMITS, self._on_sqlite_change)]
+            self._listenings = [await feed.listen(COMMITS, self._on_sqlite_change)]
         if not self._enabled:
             return
         self._listenings = [
-            await database.listen(COMMITS, self._on_commit),
-            await database.listen(PRESENCE, self._on_presence),
+            await feed.listen(COMMITS, self._on_commit),
+            await feed.listen(PRESENCE, self._on_presence),
         ]
         self._task = asyncio.create_task(self._announce_loop(), name="sync presence")
         await self._notify(PRESENCE, f"{self._me}{_ASK}")
@@ -108,7 +127,7 @@ class Fanout:
         """Describe the transaction's changes to other processes, if any is listening."""
         if self._enabled and asyncio.get_running_loop().time() < self._others_until:
             payload = Changes.of(writer.writes).to_payload()
-            await writer.notify(COMMITS, f"{self._me}{payload}")
+            await self._hub.runtime.feed.notify(writer, COMMITS, f"{self._me}{payload}")
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -161,8 +180,7 @@ class Fanout:
 
     async def _notify(self, channel: str, payload: str) -> None:
         try:
-            async with self._hub.runtime.database.transaction(write=True) as tx:
-                await tx.notify(channel, payload)
+            await self._hub.runtime.feed.notify_now(channel, payload)
         except Exception as exc:  # a failing database must not end the loop
             log.warning("could not notify %s: %s", channel, exc)
 

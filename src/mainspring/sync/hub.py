@@ -10,17 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 from ..db.store import WriteSet
 from . import session_requests
 from .changes import Changes
 from .commit_clock import CommitClock
 from .fanout import Fanout
-from .live_queries import LiveQueries
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
+from .live_queries import LiveQueries, SyncKernel
 
 __all__ = ["SyncHub", "attach_sync"]
 
@@ -34,7 +30,7 @@ PRUNE_EVERY_S = 300.0
 class SyncHub:
     """Shared by every connection of one process."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: SyncKernel) -> None:
         self.runtime = runtime
         self.clock = CommitClock(runtime.clock)
         self.queries = LiveQueries(runtime)
@@ -92,7 +88,7 @@ class SyncHub:
                 log.warning("pruning old session requests failed: %s", exc)
 
 
-def attach_sync(runtime: Runtime) -> SyncHub:
+def attach_sync(runtime: SyncKernel) -> SyncHub:
     """Give ``runtime`` a sync hub, started and stopped with it."""
     hub = SyncHub(runtime)
     runtime.on_commit(hub.committed)

@@ -17,12 +17,13 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import values
 from ..auth import UserIdentity
 from ..db.page_journal import journal_scope
 from ..db.read_set import ReadSet, recording
+from ..kernel import Kernel
 from ..logs import capture_logs
 from ..wire.encoding import encode_value
 from ..wire.failures import describe_failure
@@ -30,9 +31,41 @@ from .changes import Changes
 from .messages import QueryOutcome
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..functions import Kind
+    from ..kernel import CallResult, CommitListener, MutationWrapper, PreCommitHook, Service
 
-__all__ = ["LiveQueries", "LiveQuery", "QueryKey"]
+__all__ = ["LiveQueries", "LiveQuery", "QueryKey", "SyncKernel"]
+
+
+class SyncKernel(Kernel, Protocol):
+    """What live queries run on: the kernel, top-level calls as HTTP makes them, the
+    commit feed (after each commit, and just before it inside the transaction) and the
+    deployment's services (the runtime)."""
+
+    async def run(
+        self,
+        path: str,
+        args: Any,
+        *,
+        kind: Kind | None = None,
+        identity: UserIdentity | None = None,
+        admin: bool = False,
+        wrap_mutation: MutationWrapper | None = None,
+    ) -> CallResult: ...
+
+    def on_commit(self, listener: CommitListener) -> None: ...
+
+    def before_commit(self, hook: PreCommitHook) -> None: ...
+
+    def add_service(self, service: Service) -> None: ...
+
+    #: The admin key callers may present (internal functions allowed).
+    admin_key: str | None
+
+    async def authenticate(self, token: str) -> UserIdentity:
+        """The verified identity in a bearer token."""
+        ...
+
 
 log = logging.getLogger("mainspring.sync")
 
@@ -154,7 +187,7 @@ class LiveQuery:
 class LiveQueries:
     """Every live query of a process, by key."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: SyncKernel) -> None:
         self._runtime = runtime
         self._queries: dict[QueryKey, LiveQuery] = {}
         # Re-runs share the event loop and the database with requests: a commit that

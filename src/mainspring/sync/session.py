@@ -47,7 +47,7 @@ from .session_requests import once
 
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
-    from ..runtime import MutationBody
+    from ..kernel import MutationBody
     from .hub import SyncHub
 
 __all__ = ["AuthRejected", "SyncSession"]

@@ -17,7 +17,7 @@ from ..clock import Clock
 from ..db.store import DocumentWriter
 
 if TYPE_CHECKING:
-    from ..runtime import MutationBody, MutationWrapper, Runtime
+    from ..kernel import Kernel, MutationBody, MutationWrapper
 
 __all__ = ["KEEP_MS", "TABLE", "once", "prune"]
 
@@ -59,7 +59,7 @@ def once(session_id: str, request_id: int, clock: Clock) -> MutationWrapper:
     return wrap
 
 
-async def prune(runtime: Runtime) -> int:
+async def prune(runtime: Kernel) -> int:
     """Delete requests older than :data:`KEEP_MS`; how many were deleted."""
     cutoff = runtime.clock.now_ms() - KEEP_MS
 

@@ -48,7 +48,7 @@ from .policy import retryable
 from .settle import OnCompleteFailed, complete, settle
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .hub import PoolsKernel
 
 __all__ = ["ItemStore", "Outcome", "leased"]
 
@@ -90,8 +90,8 @@ class ItemStore:
     what = "work items"
     noun = "work item"
 
-    def __init__(self, runtime: Runtime, owner: str, lease_ms: float) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: PoolsKernel, owner: str, lease_ms: float) -> None:
+        self.kernel = kernel
         self.owner = owner
         self.lease_ms = lease_ms
         self._pools: list[str] = []
@@ -133,11 +133,11 @@ class ItemStore:
     async def pool_names(self) -> list[str]:
         """The pools with a row, re-read every couple of seconds and after an announcement
         (the work may be in a pool new to this process)."""
-        now = self.runtime.clock.now_ms()
-        generation = self.runtime.workpools.generation
+        now = self.kernel.clock.now_ms()
+        generation = self.kernel.workpools.generation
         stale = now - self._pools_read >= _POOLS_REFRESH_MS or generation != self._generation
         if stale or not self._pools:
-            async with self.runtime.read_snapshot() as reader:
+            async with self.kernel.read_snapshot() as reader:
                 self._pools = await pool_names(reader)
             self._pools_read, self._generation = now, generation
         return self._pools
@@ -173,7 +173,7 @@ class ItemStore:
                 return await self._claim_in(writer, pool, limit, inline, skip)
 
             label = f"claiming work of pool {pool}"
-            return await self.runtime.transact(body, label=label, claim=True)
+            return await self.kernel.transact(body, label=label, claim=True)
 
         claim: Claim = await _with_callback_retries(attempt)
         return claim
@@ -193,7 +193,7 @@ class ItemStore:
             return Claim()
         held = await system.claim(pools, *pool_key_range(pool), 1)
         if not held:  # locked by another claimer, or (SQLite) no such pool
-            return Claim(busy=self.runtime.database.dialect != "sqlite")
+            return Claim(busy=self.kernel.database.dialect != "sqlite")
         cap = int(held[0]["maxParallelism"])
         if cap <= 0:
             return Claim(capped=True)
@@ -201,7 +201,7 @@ class ItemStore:
         free = min(cap - running, limit)
         if free <= 0:
             return Claim(capped=True)
-        now = self.runtime.clock.now_ms()
+        now = self.kernel.clock.now_ms()
         rows = await system.claim(items, *status_range(pool, "pending", through=now), free)
         lease = self._lease(now)
         claim = Claim()
@@ -217,7 +217,7 @@ class ItemStore:
                 continue
             value = await mutation(writer)
             await settle(
-                self.runtime, writer, row, success(value), retryable=False,
+                self.kernel, writer, row, success(value), retryable=False,
                 skip_callback=skip.get(row["_id"]),
             )  # fmt: skip
             claim.ran += 1
@@ -227,7 +227,7 @@ class ItemStore:
     async def next_due(self, after: float | None = None) -> float | None:
         """The earliest ``runAt`` of a pending item (later than ``after``) in an unpaused
         pool, if any."""
-        async with self.runtime.read_snapshot() as reader:
+        async with self.kernel.read_snapshot() as reader:
             system = reader.system
             items = await system.index_for(ITEMS, STATUS_INDEX)
             pools = await system.index_for(POOLS, POOL_INDEX)
@@ -263,18 +263,18 @@ class ItemStore:
                     ran += 1
                     if row.get("cancelRequested"):
                         await complete(
-                            self.runtime, writer, row, canceled(), skip_callback=skip.get(item_id)
+                            self.kernel, writer, row, canceled(), skip_callback=skip.get(item_id)
                         )
                         continue
                     value = await run(writer)
                     await settle(
-                        self.runtime, writer, row, success(value), retryable=False,
+                        self.kernel, writer, row, success(value), retryable=False,
                         skip_callback=skip.get(item_id),
                     )  # fmt: skip
                 return ran
 
             label = f"work item {batch[0][0]}" if len(batch) == 1 else "work item mutations"
-            return await self.runtime.transact(body, label=label)
+            return await self.kernel.transact(body, label=label)
 
         return int(await _with_callback_retries(attempt))
 
@@ -290,11 +290,11 @@ class ItemStore:
                     if self.owns(row):
                         assert row is not None
                         await settle(
-                            self.runtime, writer, row, outcome.result,
+                            self.kernel, writer, row, outcome.result,
                             retryable=outcome.retryable, skip_callback=skip.get(item_id),
                         )  # fmt: skip
 
-            await self.runtime.transact(body, label="recording finished work items")
+            await self.kernel.transact(body, label="recording finished work items")
 
         await _with_callback_retries(attempt)
 
@@ -307,28 +307,28 @@ class ItemStore:
                 if self.owns(await system.get(item_id)):
                     await system.patch(item_id, {"status": "pending", "lease": REMOVE})
 
-        await self.runtime.transact(body, label="releasing work items")
+        await self.kernel.transact(body, label="releasing work items")
 
     async def heartbeat(self, item_ids: Sequence[str]) -> float:
         """Extend our lease on the items we still run; returns the new expiry."""
 
         async def body(writer: DocumentWriter) -> float:
             system = writer.system_writer()
-            lease = self._lease(self.runtime.clock.now_ms())
+            lease = self._lease(self.kernel.clock.now_ms())
             for item_id in item_ids:
                 if self.owns(await system.get(item_id)):
                     await system.patch(item_id, {"lease": lease})
             return float(lease["expires"])
 
-        return await self.runtime.transact(body, label="renewing work item leases")
+        return await self.kernel.transact(body, label="renewing work item leases")
 
     async def reap(self) -> int:
         """Settle running items whose lease expired (their process died): a mutation goes
         back to ``pending`` (nothing of it committed), an action's attempt counts as failed
         (retried if its policy allows, else finished ``failed``). How many were settled."""
-        now = self.runtime.clock.now_ms()
+        now = self.kernel.clock.now_ms()
         expired: list[str] = []
-        async with self.runtime.read_snapshot() as reader:
+        async with self.kernel.read_snapshot() as reader:
             items = await reader.system.index_for(ITEMS, STATUS_INDEX)
             if items is None:
                 return 0
@@ -351,13 +351,13 @@ class ItemStore:
                         await system.patch(item_id, {"status": "pending", "lease": REMOVE})
                     else:
                         await settle(
-                            self.runtime, writer, row, failed(DIED_ERROR), retryable=True,
+                            self.kernel, writer, row, failed(DIED_ERROR), retryable=True,
                             skip_callback=skip.get(item_id),
                         )  # fmt: skip
                     settled += 1
                 return settled
 
-            return await self.runtime.transact(body, label="settling expired work items")
+            return await self.kernel.transact(body, label="settling expired work items")
 
         return int(await _with_callback_retries(attempt))
 
@@ -367,7 +367,7 @@ class ItemStore:
         Finished items are found through ``by_pool_status`` (``runAt`` never exceeds
         ``completedTime``, so every candidate has ``runAt`` before the cutoff): a separate
         completion-time index would cost two more index writes on every finish."""
-        async with self.runtime.read_snapshot() as reader:
+        async with self.kernel.read_snapshot() as reader:
             pools = await pool_names(reader)
         total = 0
         for pool in pools:
@@ -391,7 +391,7 @@ class ItemStore:
                             deleted += 1
                     return (rows[-1][0] if rows else lo), len(rows), deleted
 
-                last, scanned, deleted = await self.runtime.transact(
+                last, scanned, deleted = await self.kernel.transact(
                     body, label="pruning finished work items"
                 )
                 total += deleted
@@ -402,7 +402,7 @@ class ItemStore:
 
     def _exists(self, name: str) -> bool:
         try:
-            self.runtime.registry.resolve(name)
+            self.kernel.resolve(name)
         except FunctionNotFoundError:
             return False
         return True

@@ -12,7 +12,6 @@ and every ``capped_poll_ms`` for slots other processes free.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..lease.engine import LeaseEngine, new_owner
@@ -21,10 +20,9 @@ from .claims import ItemStore, Outcome
 from .items import STOPPED_ERROR
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..runtime import Runtime
+    from .hub import PoolsKernel
 
-__all__ = ["Dispatcher", "attach_workpools"]
+__all__ = ["Dispatcher"]
 
 log = logging.getLogger("mainspring.workpool")
 
@@ -34,7 +32,7 @@ class Dispatcher(LeaseEngine[Outcome]):
 
     store: ItemStore
 
-    def __init__(self, runtime: Runtime, options: LeaseOptions | None = None) -> None:
+    def __init__(self, runtime: PoolsKernel, options: LeaseOptions | None = None) -> None:
         options = options or WORK_ITEMS
         super().__init__(
             runtime,
@@ -45,17 +43,3 @@ class Dispatcher(LeaseEngine[Outcome]):
             log=log,
             before_start=runtime.workpools.reconcile,
         )
-
-
-def attach_workpools(runtime: Runtime, settings: Settings) -> Dispatcher:
-    """Add a work pool dispatcher configured by ``settings`` to ``runtime`` (started with it)."""
-    options = replace(
-        WORK_ITEMS,
-        concurrency=settings.workpool_concurrency,
-        lease_ms=settings.scheduler_lease,
-        poll_ms=settings.scheduler_poll,
-        retention_ms=settings.workpool_retention,
-    )
-    dispatcher = Dispatcher(runtime, options)
-    runtime.add_service(dispatcher)
-    return dispatcher

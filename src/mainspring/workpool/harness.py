@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .dispatcher import Dispatcher
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .hub import PoolsKernel
 
 __all__ = ["WorkpoolDriver"]
 
@@ -24,7 +24,7 @@ class WorkpoolDriver:
     #: Work pools run out of work: ``finish_all_scheduled`` waits for them.
     endless = False
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: PoolsKernel) -> None:
         self.dispatcher = Dispatcher(runtime)
 
     async def next_due(self) -> float | None:

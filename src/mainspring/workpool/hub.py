@@ -11,18 +11,26 @@ notifications (``LISTEN/NOTIFY`` on PostgreSQL).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from ..db.store import DocumentReader, DocumentWriter
+from ..kernel import Kernel
 from ..lease.wakeups import WakeUps
 from .items import NOTIFY_CHANNEL, POOL_INDEX, POOLS, pool_key_range
 
-if TYPE_CHECKING:
-    from ..runtime import Runtime
-    from .pool import Workpool
 
-__all__ = ["WorkpoolHub", "find_pool", "pool_names"]
+class Declared(Protocol):
+    """A pool as the app declares it (a :class:`~.pool.Workpool`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def max_parallelism(self) -> int: ...
+
+
+__all__ = ["PoolsKernel", "WorkpoolHub", "find_pool", "pool_names"]
 
 log = logging.getLogger("mainspring.workpool")
 
@@ -50,26 +58,27 @@ async def pool_names(reader: DocumentReader) -> list[str]:
 class WorkpoolHub(WakeUps):
     """Per-runtime state of the work pools (``runtime.workpools``)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__(NOTIFY_CHANNEL, "work pool")
+    def __init__(self, kernel: Kernel, declared: Mapping[str, Declared]) -> None:
+        super().__init__(kernel.feed, NOTIFY_CHANNEL, "work pool")
         #: Bumped at every announcement: dispatchers re-read the pool names after it (the
         #: work may be in a pool new to them).
         self.generation = 0
-        self._runtime = runtime
+        self._kernel = kernel
+        self._declared = declared
         #: Pools whose row this process has seen committed (rows are never deleted).
         self._known: set[str] = set()
 
     @property
-    def declared(self) -> dict[str, Workpool]:
+    def declared(self) -> dict[str, Declared]:
         """The pools the app's modules declare, by name."""
-        return dict(getattr(self._runtime.app, "workpools", {}) or {})
+        return dict(self._declared)
 
     def announce(self, when: float) -> None:
         """Work due at ``when`` was committed, maybe in a pool new to this process."""
         self.generation += 1
         super().announce(when)
 
-    async def ensure_pool(self, writer: DocumentWriter, pool: Workpool) -> None:
+    async def ensure_pool(self, writer: DocumentWriter, pool: Declared) -> None:
         """Create ``pool``'s row in this transaction if it has none yet."""
         if pool.name in self._known:
             return
@@ -78,7 +87,7 @@ class WorkpoolHub(WakeUps):
             await writer.system_writer().insert(POOLS, {**row, "declared": pool.max_parallelism})
         writer.writes.after_commit.append(lambda: self._known.add(pool.name))
 
-    async def reconcile(self, pools: Iterable[Workpool] | None = None) -> None:
+    async def reconcile(self, pools: Iterable[Declared] | None = None) -> None:
         """Bring the pool rows in line with the declarations (``pools``: the app's)."""
         declared = list(self.declared.values() if pools is None else pools)
         if not declared:
@@ -103,5 +112,11 @@ class WorkpoolHub(WakeUps):
                         {"maxParallelism": pool.max_parallelism, "declared": pool.max_parallelism},
                     )
 
-        await self._runtime.transact(body, label="reconciling work pools")
+        await self._kernel.transact(body, label="reconciling work pools")
         self._known.update(pool.name for pool in declared)
+
+
+class PoolsKernel(Kernel, Protocol):
+    """The kernel, with the work pools' own hub: what their store and settling run on."""
+
+    workpools: WorkpoolHub

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .. import values
 from ..context import ActionCtx, MutationCtx, QueryCtx, scope_of
@@ -31,7 +31,7 @@ from .policy import RetryPolicy
 from .settle import complete
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .hub import PoolsKernel
 
 __all__ = ["Workpool", "cancel_row"]
 
@@ -46,8 +46,9 @@ WritingCtx = MutationCtx | ActionCtx
 AnyCtx = QueryCtx | MutationCtx | ActionCtx
 
 
-def _runtime(ctx: object) -> Runtime:
-    return scope_of(ctx).runtime
+def _runtime(ctx: object) -> PoolsKernel:
+    # The kernel behind a ctx is the runtime, which holds the work pools' hub too.
+    return cast("PoolsKernel", scope_of(ctx).runtime)
 
 
 async def _transact(ctx: object, body: Callable[[DocumentWriter], Awaitable[_T]], label: str) -> _T:
@@ -177,7 +178,10 @@ class Workpool:
         )
 
     def _start_time(
-        self, runtime: Runtime, run_after: float | timedelta | None, run_at: float | datetime | None
+        self,
+        runtime: PoolsKernel,
+        run_after: float | timedelta | None,
+        run_at: float | datetime | None,
     ) -> float:
         if run_after is not None and run_at is not None:
             raise ValidationError(f"Workpool {self.name!r}: give run_after or run_at, not both")
@@ -185,12 +189,12 @@ class Workpool:
             return time_ms(run_at)
         return runtime.clock.now_ms() + (delay_ms(run_after) if run_after is not None else 0.0)
 
-    def _callback(self, runtime: Runtime, on_complete: Any, context: Any) -> str | None:
+    def _callback(self, runtime: PoolsKernel, on_complete: Any, context: Any) -> str | None:
         where = f"Workpool {self.name!r}: context"
         values.check_value(context, where)
         if on_complete is None:
             return None
-        definition = runtime.registry.resolve(on_complete)
+        definition = runtime.resolve(on_complete)
         if definition.kind != "mutation":
             raise NotAllowedError(
                 f"on_complete {definition.label} is a {definition.kind}; it must be a mutation "
@@ -219,7 +223,7 @@ class Workpool:
         retry: RetryPolicy | bool | None,
     ) -> list[str]:
         runtime = _runtime(ctx)
-        definition = runtime.registry.resolve(function)
+        definition = runtime.resolve(function)
         if definition.kind != kind:
             raise NotAllowedError(
                 f"Workpool {self.name!r}: {definition.label} is a {definition.kind}; use "
@@ -332,7 +336,7 @@ class Workpool:
                 return total
 
 
-async def cancel_row(runtime: Runtime, writer: DocumentWriter, row: dict[str, Any]) -> bool:
+async def cancel_row(runtime: PoolsKernel, writer: DocumentWriter, row: dict[str, Any]) -> bool:
     """Cancel one item row; True if it was pending, or running and not yet told to cancel."""
     if row["status"] == "pending":
         await complete(runtime, writer, row, canceled())

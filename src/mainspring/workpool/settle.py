@@ -21,7 +21,7 @@ from .items import ITEMS, canceled
 from .policy import RetryPolicy
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .hub import PoolsKernel
 
 __all__ = ["OnCompleteFailed", "complete", "run_callback", "settle"]
 
@@ -39,14 +39,14 @@ class OnCompleteFailed(Exception):
         self.error = error
 
 
-async def run_callback(runtime: Runtime, writer: DocumentWriter, path: str, args: Any) -> None:
+async def run_callback(kernel: PoolsKernel, writer: DocumentWriter, path: str, args: Any) -> None:
     """Run the mutation at ``path`` inside ``writer``'s transaction, with no identity."""
-    definition = runtime.registry.resolve(path)
-    await runtime.mutation_body(definition, args, Auth())(writer)
+    definition = kernel.resolve(path)
+    await kernel.mutation_body(definition, args, Auth())(writer)
 
 
 async def complete(
-    runtime: Runtime,
+    kernel: PoolsKernel,
     writer: DocumentWriter,
     row: dict[str, Any],
     result: dict[str, Any],
@@ -62,7 +62,7 @@ async def complete(
     fields: dict[str, Any] = {
         "status": "finished",
         "result": result,
-        "completedTime": runtime.clock.now_ms(),
+        "completedTime": kernel.clock.now_ms(),
         "lease": REMOVE,
         "cancelRequested": REMOVE,
         **(extra or {}),
@@ -75,7 +75,7 @@ async def complete(
         return
     args = {"work_id": item_id, "context": row.get("context"), "result": result}
     try:
-        await run_callback(runtime, writer, path, args)
+        await run_callback(kernel, writer, path, args)
     except DatabaseError:
         raise  # conflicts and outages: the whole transaction is retried
     except Exception as exc:
@@ -84,7 +84,7 @@ async def complete(
 
 
 async def settle(
-    runtime: Runtime,
+    kernel: PoolsKernel,
     writer: DocumentWriter,
     row: dict[str, Any],
     result: dict[str, Any],
@@ -95,15 +95,15 @@ async def settle(
     """Record how an attempt of running ``row`` ended: retry it later if it failed and its
     policy allows, else finish it (``canceled`` if a cancel arrived while it ran)."""
     if row.get("cancelRequested"):
-        await complete(runtime, writer, row, canceled(), skip_callback=skip_callback)
+        await complete(kernel, writer, row, canceled(), skip_callback=skip_callback)
         return
     if result["kind"] != "failed":
-        await complete(runtime, writer, row, result, skip_callback=skip_callback)
+        await complete(kernel, writer, row, result, skip_callback=skip_callback)
         return
     attempts = int(row.get("attempts", 0)) + 1
     policy = RetryPolicy.from_row(row["retry"]) if row.get("retry") else None
     if retryable and policy is not None and attempts < policy.max_attempts:
-        run_at = runtime.clock.now_ms() + policy.backoff_ms(attempts, _rng)
+        run_at = kernel.clock.now_ms() + policy.backoff_ms(attempts, _rng)
         await writer.system_writer().patch(
             row["_id"],
             {
@@ -114,10 +114,10 @@ async def settle(
                 "lease": REMOVE,
             },
         )
-        await runtime.workpools.announce_on_commit(writer, run_at)
+        await kernel.workpools.announce_on_commit(writer, run_at)
         return
     extra = {"attempts": attempts, "lastError": result["error"]}
-    await complete(runtime, writer, row, result, skip_callback=skip_callback, extra=extra)
+    await complete(kernel, writer, row, result, skip_callback=skip_callback, extra=extra)
 
 
 def is_item(writer: DocumentWriter, item_id: Any) -> bool:
