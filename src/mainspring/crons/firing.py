@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..scheduling.jobs import TABLE as SCHEDULED_TABLE
+from ..scheduling.jobs import Lease
 from ..scheduling.scheduler import MutationScheduler
 from .history import record_run, trim_history
 from .schedule import Schedule, schedule_from_json
@@ -160,7 +161,7 @@ async def _fire_one(
     scheduler: MutationScheduler,
     cron: dict[str, Any],
     now: float,
-    lease: dict[str, Any] | None,
+    lease: Lease | None,
 ) -> dict[str, Any] | None:
     """Decide one cron's due ticks; the job row of the tick that fired, if one did."""
     name = cron["name"]

@@ -14,15 +14,17 @@ from .tables import BY_CRON_TICK, HISTORY, RUNS_TABLE
 
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
+    from ..scheduling.jobs import ScheduledFunctionRow, StateValue
 
 __all__ = ["record_job_state", "record_run", "trim_history"]
 
 
 async def record_job_state(
-    system: DocumentWriter, job: dict[str, Any] | None, state: dict[str, Any], now: float
+    system: DocumentWriter, job: ScheduledFunctionRow, state: StateValue, now: float
 ) -> None:
-    """A cron's job changed to ``state`` at ``now``: mirror it on its run row, if any."""
-    origin = (job or {}).get("cron")
+    """A cron's job changed to ``state`` at ``now``: mirror it on its run row, if any (the
+    scheduler's job-state hook, installed by :mod:`.feature`)."""
+    origin = job.get("cron")
     if not isinstance(origin, dict) or not isinstance(origin.get("run"), str):
         return
     run_id = origin["run"]

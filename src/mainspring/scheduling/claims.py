@@ -25,8 +25,12 @@ from .jobs import (
     FINISHED,
     STATE_INDEX,
     TABLE,
+    Lease,
+    ScheduledFunctionRow,
+    StateValue,
     current_job,
     failed,
+    scheduled_row,
     state,
 )
 
@@ -38,7 +42,7 @@ __all__ = ["JobStore", "Outcome"]
 log = logging.getLogger("mainspring.scheduler")
 
 #: A finished run: the new ``state`` value.
-Outcome = dict[str, Any]
+Outcome = StateValue
 _FIELDS = ("state.kind", "scheduledTime")
 _REAP_BATCH = 500
 
@@ -52,10 +56,12 @@ def _range(kind: str, *, through: float | None = None, after: float | None = Non
     return builder.bounds()
 
 
-def leased(row: dict[str, Any]) -> Leased:
+def leased(row: ScheduledFunctionRow) -> Leased:
     """The engine's view of a row marked ``inProgress`` under a lease."""
     args = row["args"][0] if row["args"] else {}
-    return Leased(row["_id"], row["name"], args, float(row["lease"]["expires"]), row)
+    lease = row.get("lease")
+    assert lease is not None, "a claimed row holds a lease"
+    return Leased(row["_id"], row["name"], args, float(lease["expires"]), dict(row))
 
 
 class JobStore:
@@ -69,17 +75,16 @@ class JobStore:
         self.owner = owner
         self.lease_ms = lease_ms
 
-    def lease(self, now: float) -> dict[str, Any]:
+    def lease(self, now: float) -> Lease:
         """A lease for this executor, taken at ``now``."""
         return {"owner": self.owner, "expires": now + self.lease_ms}
 
-    def owns(self, row: dict[str, Any] | None) -> bool:
+    def owns(self, row: ScheduledFunctionRow | None) -> bool:
         """True if ``row`` is running under this executor's lease."""
-        return (
-            row is not None
-            and row["state"]["kind"] == "inProgress"
-            and row.get("lease", {}).get("owner") == self.owner
-        )
+        if row is None or row["state"]["kind"] != "inProgress":
+            return False
+        lease = row.get("lease")
+        return lease is not None and lease["owner"] == self.owner
 
     # -- outcomes -----------------------------------------------------------------------------
 
@@ -118,7 +123,7 @@ class JobStore:
             index = await system.index_for(TABLE, STATE_INDEX)
             assert index is not None
             lo, hi = _range("pending", through=now)
-            rows = await system.claim(index, lo, hi, limit)
+            rows = [scheduled_row(doc) for doc in await system.claim(index, lo, hi, limit)]
             lease = self.lease(now)
             claim = Claim(full=len(rows) == limit)
             for row in rows:
@@ -170,7 +175,7 @@ class JobStore:
                 await system.prefetch([job_id for job_id, _ in batch])
             ran = 0
             for job_id, run in batch:
-                row = await system.get(job_id)
+                row = await _get(system, job_id)
                 if row is None or not self.owns(row):
                     continue
                 await run(writer)
@@ -188,7 +193,7 @@ class JobStore:
             system = writer.system_writer()
             await system.prefetch([job_id for job_id, _ in outcomes])
             for job_id, outcome in outcomes:
-                row = await system.get(job_id)
+                row = await _get(system, job_id)
                 if row is not None and self.owns(row):
                     await self._set(system, row, outcome)
 
@@ -200,7 +205,7 @@ class JobStore:
         async def body(writer: DocumentWriter) -> None:
             system = writer.system_writer()
             for job_id in job_ids:
-                if self.owns(await system.get(job_id)):
+                if self.owns(await _get(system, job_id)):
                     await system.patch(job_id, {"state": state("pending"), "lease": REMOVE})
 
         await self.kernel.transact(body, label="releasing scheduled functions")
@@ -213,7 +218,7 @@ class JobStore:
             lease = self.lease(self.kernel.clock.now_ms())
             await system.prefetch(list(job_ids))
             for job_id in job_ids:
-                if self.owns(await system.get(job_id)):
+                if self.owns(await _get(system, job_id)):
                     await system.patch(job_id, {"lease": lease})
             return float(lease["expires"])
 
@@ -232,7 +237,7 @@ class JobStore:
             system = writer.system_writer()
             settled = 0
             for job_id in expired:
-                row = await system.get(job_id)
+                row = await _get(system, job_id)
                 if row is None or row["state"]["kind"] != "inProgress" or not _expired(row, now):
                     continue
                 kind = self._kind(row["name"])
@@ -258,19 +263,20 @@ class JobStore:
                 builder.gte("completedTime", float("-inf")).lt("completedTime", cutoff).bounds()
             )
             rows = await system.scan(index, lo, hi, False, batch)
-            for _, row in rows:
-                if row["state"]["kind"] in FINISHED:
-                    await system.delete(row["_id"])
+            for _, doc in rows:
+                if scheduled_row(doc)["state"]["kind"] in FINISHED:
+                    await system.delete(doc["_id"])
             return len(rows)
 
         return await self.kernel.transact(body, label="pruning finished scheduled functions")
 
-    async def _running(self, reader: DocumentReader) -> list[dict[str, Any]]:
+    async def _running(self, reader: DocumentReader) -> list[ScheduledFunctionRow]:
         system = reader.system
         index = await system.index_for(TABLE, STATE_INDEX)
         assert index is not None
         lo, hi = _range("inProgress")
-        return [row for _, row in await system.scan(index, lo, hi, False, _REAP_BATCH)]
+        rows = await system.scan(index, lo, hi, False, _REAP_BATCH)
+        return [scheduled_row(doc) for _, doc in rows]
 
     def _kind(self, name: str) -> str | None:
         try:
@@ -278,12 +284,19 @@ class JobStore:
         except FunctionNotFoundError:
             return None
 
-    async def _set(self, system: DocumentWriter, row: dict[str, Any], outcome: Outcome) -> None:
+    async def _set(
+        self, system: DocumentWriter, row: ScheduledFunctionRow, outcome: Outcome
+    ) -> None:
         now = self.kernel.clock.now_ms()
         await system.patch(row["_id"], {"state": outcome, "completedTime": now, "lease": REMOVE})
         await self.kernel.scheduling.state_changed(system, row, outcome, now)
 
 
-def _expired(row: dict[str, Any], now: float) -> bool:
+def _expired(row: ScheduledFunctionRow, now: float) -> bool:
     lease = row.get("lease")
-    return not isinstance(lease, dict) or float(lease.get("expires", 0)) < now
+    return lease is None or float(lease["expires"]) < now
+
+
+async def _get(system: DocumentReader, job_id: str) -> ScheduledFunctionRow | None:
+    document = await system.get(job_id)
+    return None if document is None else scheduled_row(document)

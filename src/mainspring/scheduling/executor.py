@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..lease.engine import LeaseEngine, new_owner
 from ..lease.options import SCHEDULED_FUNCTIONS, LeaseOptions
 from .claims import JobStore, Outcome, leased
-from .jobs import STOPPED_ERROR
+from .jobs import STOPPED_ERROR, scheduled_row
 
 if TYPE_CHECKING:
     from .service import SchedulingKernel
@@ -48,4 +48,4 @@ class Executor(LeaseEngine[Outcome]):
     def adopt_rows(self, rows: list[dict[str, Any]]) -> None:
         """Run rows a committed transaction of this process already marked ``inProgress``
         under this executor's lease (a cron's firing)."""
-        self.adopt([leased(row) for row in rows])
+        self.adopt([leased(scheduled_row(row)) for row in rows])

@@ -24,9 +24,10 @@ it again is still exactly once); a claimed action whose process died becomes ``f
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
 
 from ..errors import ValidationError
 from ..ids import Id
@@ -39,11 +40,15 @@ __all__ = [
     "NOTIFY_CHANNEL",
     "STATE_INDEX",
     "TABLE",
+    "Lease",
     "ScheduledFunctionId",
+    "ScheduledFunctionRow",
     "State",
+    "StateValue",
     "current_job",
     "delay_ms",
     "failed",
+    "scheduled_row",
     "state",
     "time_ms",
 ]
@@ -69,6 +74,43 @@ else:
     ScheduledFunctionId = Id["_scheduled_functions"]
 
 State = Literal["pending", "inProgress", "success", "failed", "canceled"]
+
+
+class StateValue(TypedDict):
+    """A row's ``state``: its kind, and the error of a failed run."""
+
+    kind: State
+    error: NotRequired[str]
+
+
+class Lease(TypedDict):
+    """Who runs a row (host:pid:suffix) and until when (ms), unless renewed."""
+
+    owner: str
+    expires: float
+
+
+class ScheduledFunctionRow(TypedDict):
+    """A ``_scheduled_functions`` document (the shape in the module docstring)."""
+
+    _id: str
+    _creationTime: float
+    name: str
+    args: list[Any]
+    scheduledTime: float
+    state: StateValue
+    completedTime: NotRequired[float]
+    lease: NotRequired[Lease]
+    #: A cron's firing: ``{"name", "run"}`` of its ``_cron_runs`` row.
+    cron: NotRequired[dict[str, Any]]
+
+
+def scheduled_row(document: Mapping[str, Any]) -> ScheduledFunctionRow:
+    """A document read from ``_scheduled_functions``, as its typed row (every write to the
+    table goes through this package, which keeps that shape)."""
+    return cast(ScheduledFunctionRow, document)
+
+
 STATES: tuple[State, ...] = ("pending", "inProgress", "success", "failed", "canceled")
 FINISHED: tuple[State, ...] = ("success", "failed", "canceled")
 
@@ -77,12 +119,12 @@ FINISHED: tuple[State, ...] = ("success", "failed", "canceled")
 current_job: ContextVar[str | None] = ContextVar("mainspring_scheduled_job", default=None)
 
 
-def state(kind: State) -> dict[str, Any]:
+def state(kind: State) -> StateValue:
     """A ``state`` value without details."""
     return {"kind": kind}
 
 
-def failed(error: str) -> dict[str, Any]:
+def failed(error: str) -> StateValue:
     """The ``state`` of a failed run."""
     return {"kind": "failed", "error": error}
 

@@ -20,8 +20,10 @@ from .jobs import (
     MAX_ARGS_BYTES,
     MAX_PER_CALL,
     TABLE,
+    Lease,
     current_job,
     delay_ms,
+    scheduled_row,
     state,
     time_ms,
 )
@@ -100,8 +102,11 @@ class MutationScheduler(_Checks):
         system = self._writer.system_writer()
         if not isinstance(job_id, str) or system.normalize_id(TABLE, job_id) is None:
             raise ValidationError(f"cancel: {job_id!r} is not an id of {TABLE}")
-        row = await system.get(job_id)
-        if row is None or row["state"]["kind"] in FINISHED:
+        document = await system.get(job_id)
+        if document is None:
+            return
+        row = scheduled_row(document)
+        if row["state"]["kind"] in FINISHED:
             return
         now = self._runtime.clock.now_ms()
         await system.patch(
@@ -116,7 +121,7 @@ class MutationScheduler(_Checks):
         when: float,
         *,
         extra: dict[str, Any] | None = None,
-        lease: dict[str, Any] | None = None,
+        lease: Lease | None = None,
     ) -> str:
         """Write the row for an already checked call; announce it when this commits.
 

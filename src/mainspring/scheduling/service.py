@@ -11,7 +11,7 @@ transaction that makes the change (crons keep their run history that way).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..feed import CommitFeed
 from ..kernel import Kernel
@@ -20,11 +20,14 @@ from .jobs import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
+    from .jobs import ScheduledFunctionRow, StateValue
 
 __all__ = ["JobStateHook", "Scheduling", "SchedulingKernel"]
 
 #: ``hook(system_writer, row, new_state, now)``, awaited in the changing transaction.
-JobStateHook = Callable[["DocumentWriter", dict[str, Any], dict[str, Any], float], Awaitable[None]]
+JobStateHook = Callable[
+    ["DocumentWriter", "ScheduledFunctionRow", "StateValue", float], Awaitable[None]
+]
 
 
 class Scheduling(WakeUps):
@@ -40,7 +43,7 @@ class Scheduling(WakeUps):
         self._state_hooks.append(hook)
 
     async def state_changed(
-        self, system: DocumentWriter, row: dict[str, Any], state: dict[str, Any], now: float
+        self, system: DocumentWriter, row: ScheduledFunctionRow, state: StateValue, now: float
     ) -> None:
         """Tell the hooks that ``row`` is changing to ``state`` (in ``system``'s transaction)."""
         for hook in self._state_hooks:

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..db.store import REMOVE, DocumentWriter
+from ..db.store import REMOVE, DocumentReader, DocumentWriter
 from ..errors import FunctionNotFoundError
 from ..lease.store import Claim, InlineMutations, Leased, MutationBody
 from .hub import pool_names
@@ -38,8 +38,12 @@ from .items import (
     POOL_INDEX,
     POOLS,
     STATUS_INDEX,
+    ItemLease,
+    WorkItemRow,
+    WorkResult,
     canceled,
     failed,
+    item_row,
     pool_key_range,
     status_range,
     success,
@@ -61,13 +65,15 @@ _POOLS_REFRESH_MS = 2000.0
 class Outcome:
     """How one attempt ended: its result and whether a failure may be retried."""
 
-    result: dict[str, Any]
+    result: WorkResult
     retryable: bool = False
 
 
-def leased(row: dict[str, Any]) -> Leased:
+def leased(row: WorkItemRow) -> Leased:
     """The engine's view of an item marked running under a lease."""
-    return Leased(row["_id"], row["name"], row["args"], float(row["lease"]["expires"]), row)
+    lease = row.get("lease")
+    assert lease is not None, "a claimed item holds a lease"
+    return Leased(row["_id"], row["name"], row["args"], float(lease["expires"]), dict(row))
 
 
 async def _with_callback_retries(
@@ -98,15 +104,14 @@ class ItemStore:
         self._pools_read = float("-inf")
         self._generation = -1
 
-    def owns(self, row: dict[str, Any] | None) -> bool:
+    def owns(self, row: WorkItemRow | None) -> bool:
         """True if ``row`` is running under this dispatcher's lease."""
-        return (
-            row is not None
-            and row["status"] == "running"
-            and row.get("lease", {}).get("owner") == self.owner
-        )
+        if row is None or row["status"] != "running":
+            return False
+        lease = row.get("lease")
+        return lease is not None and lease["owner"] == self.owner
 
-    def _lease(self, now: float) -> dict[str, Any]:
+    def _lease(self, now: float) -> ItemLease:
         return {"owner": self.owner, "expires": now + self.lease_ms}
 
     # -- outcomes -----------------------------------------------------------------------------
@@ -202,7 +207,8 @@ class ItemStore:
         if free <= 0:
             return Claim(capped=True)
         now = self.kernel.clock.now_ms()
-        rows = await system.claim(items, *status_range(pool, "pending", through=now), free)
+        due = status_range(pool, "pending", through=now)
+        rows = [item_row(doc) for doc in await system.claim(items, *due, free)]
         lease = self._lease(now)
         claim = Claim()
         for row in rows:
@@ -257,7 +263,7 @@ class ItemStore:
                     await system.prefetch([item_id for item_id, _ in batch])
                 ran = 0
                 for item_id, run in batch:
-                    row = await system.get(item_id)
+                    row = await _get(system, item_id)
                     if row is None or not self.owns(row):
                         continue
                     ran += 1
@@ -286,7 +292,7 @@ class ItemStore:
                 # One round trip for the whole batch instead of one per item.
                 await writer.system_writer().prefetch([item_id for item_id, _ in outcomes])
                 for item_id, outcome in outcomes:
-                    row = await writer.system_writer().get(item_id)
+                    row = await _get(writer.system_writer(), item_id)
                     if self.owns(row):
                         assert row is not None
                         await settle(
@@ -304,7 +310,7 @@ class ItemStore:
         async def body(writer: DocumentWriter) -> None:
             system = writer.system_writer()
             for item_id in item_ids:
-                if self.owns(await system.get(item_id)):
+                if self.owns(await _get(system, item_id)):
                     await system.patch(item_id, {"status": "pending", "lease": REMOVE})
 
         await self.kernel.transact(body, label="releasing work items")
@@ -316,7 +322,7 @@ class ItemStore:
             system = writer.system_writer()
             lease = self._lease(self.kernel.clock.now_ms())
             for item_id in item_ids:
-                if self.owns(await system.get(item_id)):
+                if self.owns(await _get(system, item_id)):
                     await system.patch(item_id, {"lease": lease})
             return float(lease["expires"])
 
@@ -335,7 +341,7 @@ class ItemStore:
             for pool in await pool_names(reader):
                 lo, hi = status_range(pool, "running")
                 rows = await reader.system.scan(items, lo, hi, False, _REAP_BATCH)
-                expired += [row["_id"] for _, row in rows if _expired(row, now)]
+                expired += [doc["_id"] for _, doc in rows if _expired(item_row(doc), now)]
         if not expired:
             return 0
 
@@ -344,7 +350,7 @@ class ItemStore:
                 system = writer.system_writer()
                 settled = 0
                 for item_id in expired:
-                    row = await system.get(item_id)
+                    row = await _get(system, item_id)
                     if row is None or row["status"] != "running" or not _expired(row, now):
                         continue
                     if row["kind"] == "mutation" and self._exists(row["name"]):
@@ -408,6 +414,11 @@ class ItemStore:
         return True
 
 
-def _expired(row: dict[str, Any], now: float) -> bool:
+def _expired(row: WorkItemRow, now: float) -> bool:
     lease = row.get("lease")
-    return not isinstance(lease, dict) or float(lease.get("expires", 0)) < now
+    return lease is None or float(lease["expires"]) < now
+
+
+async def _get(system: DocumentReader, item_id: str) -> WorkItemRow | None:
+    document = await system.get(item_id)
+    return None if document is None else item_row(document)

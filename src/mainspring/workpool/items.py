@@ -28,13 +28,15 @@ with a later ``runAt`` after a failure its policy retries. Every change of ``sta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
 
 from ..db.query import IndexRangeBuilder
 from ..ids import Id
 
 __all__ = [
     "DIED_ERROR",
+    "ItemLease",
     "ITEMS",
     "NOTIFY_CHANNEL",
     "POOLS",
@@ -42,12 +44,15 @@ __all__ = [
     "STATUSES",
     "STATUS_INDEX",
     "STOPPED_ERROR",
+    "PoolRow",
     "Status",
     "WorkId",
+    "WorkItemRow",
     "WorkResult",
     "WorkStatus",
     "canceled",
     "failed",
+    "item_row",
     "pool_key_range",
     "public_status",
     "status_range",
@@ -92,17 +97,64 @@ class WorkStatus(TypedDict):
     result: NotRequired[WorkResult]
 
 
-def success(value: Any) -> dict[str, Any]:
+class ItemLease(TypedDict):
+    """Who runs an item (host:pid:suffix) and until when (ms), unless renewed."""
+
+    owner: str
+    expires: float
+
+
+class WorkItemRow(TypedDict):
+    """A ``_workpool_items`` document (the shape in the module docstring)."""
+
+    _id: str
+    _creationTime: float
+    pool: str
+    name: str
+    kind: Literal["mutation", "action"]
+    args: dict[str, Any]
+    status: Status
+    runAt: float
+    attempts: int
+    retry: NotRequired[dict[str, Any]]
+    onComplete: NotRequired[str]
+    context: NotRequired[Any]
+    lease: NotRequired[ItemLease]
+    startedTime: NotRequired[float]
+    cancelRequested: NotRequired[bool]
+    lastError: NotRequired[str]
+    result: NotRequired[WorkResult]
+    completedTime: NotRequired[float]
+    retryOf: NotRequired[str]
+
+
+class PoolRow(TypedDict):
+    """A ``_workpools`` document: the cap now, and the one the code declared."""
+
+    _id: str
+    _creationTime: float
+    name: str
+    maxParallelism: int
+    declared: NotRequired[int]
+
+
+def item_row(document: Mapping[str, Any]) -> WorkItemRow:
+    """A document read from ``_workpool_items``, as its typed row (every write to the table
+    goes through this package, which keeps that shape)."""
+    return cast(WorkItemRow, document)
+
+
+def success(value: Any) -> WorkResult:
     """The result of work that returned ``value``."""
     return {"kind": "success", "returnValue": value}
 
 
-def failed(error: str) -> dict[str, Any]:
+def failed(error: str) -> WorkResult:
     """The result of work that failed for good."""
     return {"kind": "failed", "error": error}
 
 
-def canceled() -> dict[str, Any]:
+def canceled() -> WorkResult:
     """The result of canceled work."""
     return {"kind": "canceled"}
 
@@ -124,10 +176,10 @@ def pool_key_range(name: str) -> tuple[bytes, bytes | None]:
     return IndexRangeBuilder(POOL_INDEX, ("name",)).eq("name", name).bounds()
 
 
-def public_status(row: dict[str, Any] | None) -> WorkStatus:
+def public_status(row: WorkItemRow | None) -> WorkStatus:
     """What ``Workpool.status`` reports for an item row (None: pruned long after it finished)."""
     if row is None:
         return {"state": "finished"}
-    if row["status"] == "finished":
+    if row["status"] == "finished" and "result" in row:
         return {"state": "finished", "result": row["result"]}
     return {"state": row["status"], "previousAttempts": int(row.get("attempts", 0))}

@@ -26,7 +26,16 @@ from ..context import ActionCtx, MutationCtx, QueryCtx, scope_of
 from ..db.store import DocumentReader, DocumentWriter
 from ..errors import NotAllowedError, SchemaError, ValidationError
 from ..scheduling.jobs import delay_ms, time_ms
-from .items import ITEMS, STATUS_INDEX, WorkStatus, canceled, public_status, status_range
+from .items import (
+    ITEMS,
+    STATUS_INDEX,
+    WorkItemRow,
+    WorkStatus,
+    canceled,
+    item_row,
+    public_status,
+    status_range,
+)
 from .policy import RetryPolicy
 from .settle import complete
 
@@ -277,7 +286,8 @@ class Workpool:
             raise ValidationError(f"Workpool {self.name!r}: {work_id!r} is not a work id")
         return work_id
 
-    def _check_row(self, row: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _check_row(self, document: dict[str, Any] | None) -> WorkItemRow | None:
+        row = None if document is None else item_row(document)
         if row is not None and row["pool"] != self.name:
             raise ValidationError(
                 f"work item {row['_id']} belongs to pool {row['pool']!r}, not {self.name!r}"
@@ -323,8 +333,8 @@ class Workpool:
                 count = 0
                 for status in ("pending", "running"):
                     lo, hi = status_range(self.name, status)
-                    for _, row in await system.scan(index, lo, hi, False, CANCEL_BATCH - count):
-                        if await cancel_row(runtime, writer, row):
+                    for _, doc in await system.scan(index, lo, hi, False, CANCEL_BATCH - count):
+                        if await cancel_row(runtime, writer, item_row(doc)):
                             count += 1
                     if count >= CANCEL_BATCH:
                         break
@@ -336,7 +346,7 @@ class Workpool:
                 return total
 
 
-async def cancel_row(runtime: PoolsKernel, writer: DocumentWriter, row: dict[str, Any]) -> bool:
+async def cancel_row(runtime: PoolsKernel, writer: DocumentWriter, row: WorkItemRow) -> bool:
     """Cancel one item row; True if it was pending, or running and not yet told to cancel."""
     if row["status"] == "pending":
         await complete(runtime, writer, row, canceled())

@@ -17,7 +17,7 @@ from ..auth import Auth
 from ..db.store import REMOVE, DocumentWriter
 from ..errors import DatabaseError
 from ..lease.runner import error_text
-from .items import ITEMS, canceled
+from .items import ITEMS, WorkItemRow, WorkResult, canceled
 from .policy import RetryPolicy
 
 if TYPE_CHECKING:
@@ -48,8 +48,8 @@ async def run_callback(kernel: PoolsKernel, writer: DocumentWriter, path: str, a
 async def complete(
     kernel: PoolsKernel,
     writer: DocumentWriter,
-    row: dict[str, Any],
-    result: dict[str, Any],
+    row: WorkItemRow,
+    result: WorkResult,
     *,
     skip_callback: str | None = None,
     extra: dict[str, Any] | None = None,
@@ -86,8 +86,8 @@ async def complete(
 async def settle(
     kernel: PoolsKernel,
     writer: DocumentWriter,
-    row: dict[str, Any],
-    result: dict[str, Any],
+    row: WorkItemRow,
+    result: WorkResult,
     *,
     retryable: bool,
     skip_callback: str | None = None,
@@ -110,13 +110,13 @@ async def settle(
                 "status": "pending",
                 "runAt": run_at,
                 "attempts": attempts,
-                "lastError": result["error"],
+                "lastError": result.get("error", ""),
                 "lease": REMOVE,
             },
         )
         await kernel.workpools.announce_on_commit(writer, run_at)
         return
-    extra = {"attempts": attempts, "lastError": result["error"]}
+    extra = {"attempts": attempts, "lastError": result.get("error", "")}
     await complete(kernel, writer, row, result, skip_callback=skip_callback, extra=extra)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..functions import system_function
-from .items import ITEMS, POOLS, STATUS_INDEX, STATUSES, status_range
+from .items import ITEMS, POOLS, STATUS_INDEX, STATUSES, item_row, status_range
 
 __all__ = ["SYSTEM_FUNCTIONS"]
 
@@ -82,7 +82,7 @@ async def cancel_item(ctx: Any, id: str) -> str:
     from .pool import cancel_row
 
     row = await _item(ctx, id)
-    await cancel_row(ctx.runtime, ctx.db, row)
+    await cancel_row(ctx.runtime, ctx.db, item_row(row))
     return str(row["status"])
 
 
