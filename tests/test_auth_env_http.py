@@ -13,10 +13,11 @@ import httpx
 import jwt
 import pytest
 
-from live_server import LiveServer, live_server
 from mainspring import Client
+from tests.support.live_server import LiveServer, live_server
+from tests.support.paths import APPS, EXAMPLE_APP
 
-APP = Path(__file__).resolve().parent / "auth_app" / "backend"
+APP = APPS / "auth_app" / "backend"
 
 
 def _auth_constants() -> tuple[str, str]:
@@ -193,7 +194,7 @@ def test_http_actions_cors(server: LiveServer) -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+EXAMPLE = EXAMPLE_APP / "backend"
 
 
 def test_admin_key_guards_every_internal_function(tmp_path: Path) -> None:

@@ -28,9 +28,11 @@ from mainspring.storage.local import LocalBlobStore
 from mainspring.storage.s3 import MAX_PRESIGN_EXPIRY_S, S3BlobStore
 
 if TYPE_CHECKING:
-    from s3_servers import S3Server  # imported by pytest as a plugin (below), so it is rewritten
+    from tests.support.s3_servers import (
+        S3Server,  # imported by pytest as a plugin (below), so it is rewritten
+    )
 
-pytest_plugins = ["s3_servers"]
+pytest_plugins = ["tests.support.s3_servers"]
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # the S3 stores under test use S3's smallest part size as threshold and part size

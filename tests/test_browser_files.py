@@ -1,11 +1,11 @@
 """Issue 8's browser test: the seeds' FileUpload and FileList in headless Chromium.
 
-``tests/browser/`` holds a small React page built with Vite from the seeds' two components
+``tests/js/browser/`` holds a small React page built with Vite from the seeds' two components
 (only where ``api`` comes from changed: the ``api.js`` that ``mainspring codegen`` writes for
 the example app) under ``ConvexProvider``, signed in with ``client.setAuth`` and a token the
 example app trusts. This test serves the example app under uvicorn, builds the page into a
 temporary folder, serves it from another loopback port (so every API call, the sync socket and
-the upload are cross-origin, as for a real front end) and runs ``tests/browser/drive.mjs``: a
+the upload are cross-origin, as for a real front end) and runs ``tests/js/browser/drive.mjs``: a
 PNG and a text file uploaded in one page appear in a second page without a reload, and
 disappear from both when deleted.
 
@@ -32,13 +32,14 @@ from urllib.parse import urlencode
 import jwt
 import pytest
 
-from live_server import live_server
 from mainspring.codegen import generate, write_files
 from mainspring.registry import load_app
-from node_packages import node_tool, npm_ci
+from tests.support.live_server import live_server
+from tests.support.node_packages import node_tool, npm_ci
+from tests.support.paths import EXAMPLE_APP, JS
 
-BROWSER_DIR = Path(__file__).resolve().parent / "browser"
-EXAMPLE_BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+BROWSER_DIR = JS / "browser"
+EXAMPLE_BACKEND = EXAMPLE_APP / "backend"
 
 pytestmark = [pytest.mark.node, pytest.mark.browser]
 

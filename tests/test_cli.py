@@ -15,8 +15,9 @@ from click.testing import CliRunner, Result
 
 from mainspring.cli import cli
 from mainspring.cli.init import TEMPLATES
+from tests.support.paths import EXAMPLE_APP
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "app"
+EXAMPLE = EXAMPLE_APP
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """``mainspring codegen``: Python hints as TypeScript, the generated files, the command, and
-a real ``tsc`` run over front-end code written against the output (``tests/codegen_ts``).
+a real ``tsc`` run over front-end code written against the output (``tests/js/codegen``).
 
 The tsc tests need ``node`` and ``npm``: without them they fail, they do not skip.
 """
@@ -24,12 +24,12 @@ from mainspring.cli import cli
 from mainspring.codegen import TypeScript, describe, generate, write_files
 from mainspring.registry import load_app
 from mainspring.server.asgi import DEV_ENV, app_from_env
-from node_packages import node_tool, npm_ci
+from tests.support.node_packages import node_tool, npm_ci
+from tests.support.paths import APPS, EXAMPLE_APP, JS
 
-TESTS = Path(__file__).resolve().parent
-APP = TESTS / "codegen_app"
-EXAMPLE = TESTS.parent / "examples" / "app"
-TS_DIR = TESTS / "codegen_ts"
+APP = APPS / "codegen_app"
+EXAMPLE = EXAMPLE_APP
+TS_DIR = JS / "codegen"
 
 
 @pytest.fixture(autouse=True)

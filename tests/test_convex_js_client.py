@@ -1,6 +1,6 @@
 """The official ``convex`` npm package's ConvexHttpClient against a real Mainspring server.
 
-``tests/node/client.mjs`` makes the calls and checks the results; this test installs its
+``tests/js/http_client/client.mjs`` makes the calls and checks the results; this test installs its
 dependencies when they are missing (``npm ci``), serves the test app under uvicorn and runs
 the script. Needs ``node`` and ``npm``: without them the test fails, it does not skip.
 """
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from live_server import live_server
-from node_packages import node_tool, npm_ci
+from tests.support.live_server import live_server
+from tests.support.node_packages import node_tool, npm_ci
+from tests.support.paths import JS
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE_DIR = JS / "http_client"
 SCRIPT = NODE_DIR / "client.mjs"
 
 pytestmark = pytest.mark.node

@@ -12,8 +12,9 @@ import pytest
 from mainspring import CronJobs, SchemaError, internal
 from mainspring.crons.tables import HISTORY, JOBS_TABLE, ON_TIME_MS
 from mainspring.testing import TestApp
+from tests.support.paths import APPS
 
-APP = Path(__file__).parent / "cron_app" / "backend"
+APP = APPS / "cron_app" / "backend"
 MINUTE = 60_000.0
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR

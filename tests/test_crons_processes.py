@@ -20,8 +20,9 @@ from mainspring.clock import SystemClock
 from mainspring.db import open_database
 from mainspring.registry import load_app
 from mainspring.runtime import Runtime
+from tests.support.paths import APPS
 
-APP = Path(__file__).parent / "cron_app" / "backend"
+APP = APPS / "cron_app" / "backend"
 WORKERS = 3
 SECONDS = 8
 

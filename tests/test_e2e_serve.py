@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from mainspring import AppError, Client, FunctionNotFoundError
-from server_process import EXAMPLE_APP, mainspring_env, run_cli, start_server
+from tests.support.paths import EXAMPLE_APP
+from tests.support.server_process import mainspring_env, run_cli, start_server
 
 
 def post(url: str, kind: str, path: str, args: dict[str, Any]) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,9 @@ from mainspring import AppError, FunctionNotFoundError, ValidationError
 from mainspring.db.store import SYSTEM_TABLES
 from mainspring.ids import new_id
 from mainspring.testing import TestApp
+from tests.support.paths import EXAMPLE_APP
 
-BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+BACKEND = EXAMPLE_APP / "backend"
 
 
 @pytest.fixture

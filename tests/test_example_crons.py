@@ -31,8 +31,9 @@ from mainspring.crons.runner import CronRunner
 from mainspring.db.store import DocumentWriter
 from mainspring.storage.local import LocalBlobStore
 from mainspring.testing import TestApp
+from tests.support.paths import EXAMPLE_APP
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "app"
+EXAMPLE = EXAMPLE_APP
 BACKEND = EXAMPLE / "backend"
 MINUTE = 60_000
 HOUR = 60 * MINUTE

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from mainspring.testing import TestApp
+from tests.support.paths import EXAMPLE_APP
 
-BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+BACKEND = EXAMPLE_APP / "backend"
 START = 1_700_000_000_000.0
 KEY = "re_test_key"
 

@@ -6,14 +6,14 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mainspring.testing import TestApp
+from tests.support.paths import EXAMPLE_APP
 
-BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+BACKEND = EXAMPLE_APP / "backend"
 ICE = [
     {"urls": ["turn:turn.cloudflare.com:3478?transport=udp"], "username": "u", "credential": "c"}
 ]

@@ -24,8 +24,9 @@ from mainspring.names import camel_aliases, camel_case
 from mainspring.registry import FunctionRegistry, load_app
 from mainspring.runtime import Runtime
 from mainspring.server import create_app
+from tests.support.paths import APPS
 
-APP = Path(__file__).resolve().parent / "codegen_app" / "backend"
+APP = APPS / "codegen_app" / "backend"
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 import mainspring
-from live_server import BACKEND, live_server
 from mainspring.db import open_database
 from mainspring.registry import load_app
 from mainspring.runtime import Runtime
 from mainspring.server import create_app
+from tests.support.live_server import BACKEND, live_server
 
 LIMIT = 64 * 1024  # a small body limit, so the 413 tests stay cheap
 

@@ -10,7 +10,6 @@ import asyncio
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,9 @@ from mainspring import (
 )
 from mainspring.scheduling.harness import EndlessSchedulingError
 from mainspring.testing import TestApp
+from tests.support.paths import APPS
 
-APP = Path(__file__).parent / "scheduler_app" / "backend"
+APP = APPS / "scheduler_app" / "backend"
 START = 1_700_000_000_000.0
 
 

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mainspring.cli import cli
+from tests.support.paths import APPS
 
-APP = Path(__file__).parent / "scheduler_app"
+APP = APPS / "scheduler_app"
 
 
 @pytest.fixture(autouse=True)

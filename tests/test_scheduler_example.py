@@ -10,15 +10,15 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mainspring import AppError
 from mainspring.testing import TestApp
+from tests.support.paths import EXAMPLE_APP
 
-BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+BACKEND = EXAMPLE_APP / "backend"
 START = 1_700_000_000_000.0
 HOUR = 60 * 60 * 1000
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,9 @@ from mainspring.scheduling.claims import JobStore
 from mainspring.scheduling.executor import Executor
 from mainspring.scheduling.jobs import DIED_ERROR
 from mainspring.scheduling.service import ExecutorOptions
+from tests.support.paths import APPS
 
-APP = Path(__file__).parent / "scheduler_app" / "backend"
+APP = APPS / "scheduler_app" / "backend"
 SLOW_POLL = ExecutorOptions(poll_ms=60_000, lease_ms=1_000)
 
 

@@ -24,8 +24,9 @@ from mainspring.db import open_database
 from mainspring.registry import load_app
 from mainspring.runtime import Runtime
 from mainspring.scheduling.jobs import DIED_ERROR
+from tests.support.paths import APPS
 
-APP_DIR = Path(__file__).parent / "scheduler_app"
+APP_DIR = APPS / "scheduler_app"
 MUTATIONS = 1200
 ACTIONS = 400
 WORKERS = 3

@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from mainspring.cli import cli
-from storage_helpers import storage_server
+from tests.support.storage_helpers import storage_server
 
 MiB = 1024 * 1024
 

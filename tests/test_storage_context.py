@@ -26,7 +26,7 @@ from mainspring import (
 )
 from mainspring.storage.local import LocalBlobStore
 from mainspring.testing import TestApp
-from storage_helpers import PresigningStore
+from tests.support.storage_helpers import PresigningStore
 
 
 @query

@@ -17,7 +17,7 @@ import pytest
 
 from mainspring import AppError, NotAllowedError, ValidationError
 from mainspring.testing import TestApp
-from storage_helpers import (
+from tests.support.storage_helpers import (
     EXAMPLE_BACKEND,
     PresigningStore,
     StorageServer,

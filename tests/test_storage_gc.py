@@ -26,9 +26,9 @@ from mainspring.storage.service import blob_key
 from mainspring.testing import TestApp
 
 if TYPE_CHECKING:
-    from s3_servers import S3Server
+    from tests.support.s3_servers import S3Server
 
-pytest_plugins = ["s3_servers"]
+pytest_plugins = ["tests.support.s3_servers"]
 
 HOUR = 3_600_000.0
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from mainspring import AppError
-from storage_helpers import StorageServer, storage_server
+from tests.support.storage_helpers import StorageServer, storage_server
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 

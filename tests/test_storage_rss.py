@@ -20,8 +20,9 @@ import httpx
 from mainspring import Client
 from mainspring.storage.base import ListedBlob
 from mainspring.storage.local import LocalBlobStore
-from server_process import EXAMPLE_APP, mainspring_env, start_server
-from storage_helpers import blob_files, system_rows
+from tests.support.paths import EXAMPLE_APP
+from tests.support.server_process import mainspring_env, start_server
+from tests.support.storage_helpers import blob_files, system_rows
 
 GIB = 1 << 30
 BLOCK = os.urandom(1 << 20)

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from live_server import LiveServer, live_server
 from mainspring import AsyncClient, VirtualClock
-from storage_helpers import EXAMPLE_BACKEND, token
+from tests.support.live_server import LiveServer, live_server
+from tests.support.storage_helpers import EXAMPLE_BACKEND, token
 
 if TYPE_CHECKING:
-    from s3_servers import S3Server
+    from tests.support.s3_servers import S3Server
 
-pytest_plugins = ["s3_servers"]
+pytest_plugins = ["tests.support.s3_servers"]
 
 DATA = os.urandom(300_000)
 

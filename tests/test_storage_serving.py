@@ -21,7 +21,7 @@ from mainspring.registry import load_app
 from mainspring.runtime import Runtime
 from mainspring.storage.base import BlobNotFound
 from mainspring.storage.local import SMALL_READ, LocalBlobStore
-from storage_helpers import EXAMPLE_BACKEND, StorageServer, storage_server
+from tests.support.storage_helpers import EXAMPLE_BACKEND, StorageServer, storage_server
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from storage_helpers import StorageServer, storage_server
+from tests.support.storage_helpers import StorageServer, storage_server
 
 DEPLOYMENT_LIMIT = 256 * 1024
 

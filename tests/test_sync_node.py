@@ -1,7 +1,7 @@
 """The official ``convex`` npm clients (1.48.0) on a real Mainspring server's sync socket.
 
-``tests/node_sync/`` holds the scripts (``npm ci`` installs their packages when missing);
-``tests/sync_app/`` is the app they talk to. Each script prints ``ok <check>`` per check and
+``tests/js/sync/`` holds the scripts (``npm ci`` installs their packages when missing);
+``tests/apps/sync_app/`` is the app they talk to. Each script prints ``ok <check>`` per check and
 ``all <n> checks passed`` at the end; a script that needs the server restarted asks on
 stdout (``@@ stop`` / ``@@ start``) and waits for ``done`` on stdin.
 
@@ -34,13 +34,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from live_server import live_server
-from node_packages import node_tool, npm_ci
-from server_process import free_port, mainspring_env
+from tests.support.live_server import live_server
+from tests.support.node_packages import node_tool, npm_ci
+from tests.support.paths import APPS, JS
+from tests.support.server_process import free_port, mainspring_env
 
-HERE = Path(__file__).resolve().parent
-NODE_DIR = HERE / "node_sync"
-APP = HERE / "sync_app"
+NODE_DIR = JS / "sync"
+APP = APPS / "sync_app"
 
 pytestmark = pytest.mark.node
 

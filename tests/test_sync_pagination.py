@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from live_server import LiveServer, live_server
-from sync_client import SyncClient
+from tests.support.live_server import LiveServer, live_server
+from tests.support.paths import EXAMPLE_APP
+from tests.support.sync_client import SyncClient
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+EXAMPLE = EXAMPLE_APP / "backend"
 
 
 @pytest.fixture

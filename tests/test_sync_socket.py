@@ -13,12 +13,12 @@ import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from live_server import LiveServer, live_server
 from mainspring.sync import endpoint as sync_endpoint
 from mainspring.sync.protocol import encode_ts
-from sync_client import SyncClient, decode_ts, ws_url
+from tests.support.live_server import LiveServer, live_server
+from tests.support.sync_client import SyncClient, decode_ts, ws_url
 
-SECRET = "http-api-test-secret-0123456789-abcdef"  # tests/http_api_backend/auth.py
+SECRET = "http-api-test-secret-0123456789-abcdef"  # tests/apps/http_api_backend/auth.py
 ISSUER = "https://issuer.test"
 
 

@@ -5,15 +5,15 @@ enqueue, status, cancel, caps (0 pauses), pruning."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mainspring import AppError, NotAllowedError, RetryPolicy, ValidationError, Workpool
 from mainspring.testing import TestApp
+from tests.support.paths import APPS
 
-BACKEND = Path(__file__).parent / "workpool_app" / "backend"
+BACKEND = APPS / "workpool_app" / "backend"
 START = 1_700_000_000_000.0
 
 

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mainspring.cli import cli
+from tests.support.paths import APPS
 
-APP = Path(__file__).parent / "workpool_app"
+APP = APPS / "workpool_app"
 WIDE = {"COLUMNS": "220"}
 
 

@@ -26,8 +26,9 @@ from mainspring.clock import SystemClock
 from mainspring.db import open_database
 from mainspring.registry import load_app
 from mainspring.runtime import Runtime
+from tests.support.paths import APPS
 
-APP_DIR = Path(__file__).parent / "workpool_app"
+APP_DIR = APPS / "workpool_app"
 
 pytestmark = pytest.mark.postgres
 

@@ -15,7 +15,7 @@ if (!url || !adminKey) {
   console.error("usage: node client.mjs <deployment url> <admin key>");
   process.exit(2);
 }
-// An HS256 token for the test app's shared-secret provider (tests/http_api_backend/auth.py).
+// An HS256 token for the test app's shared-secret provider (tests/apps/http_api_backend/auth.py).
 function hs256(claims) {
   const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
   const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;

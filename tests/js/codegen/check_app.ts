@@ -1,4 +1,4 @@
-// The Python → TypeScript mapping of tests/codegen_app, checked with tsc.
+// The Python → TypeScript mapping of tests/apps/codegen_app, checked with tsc.
 import type { FunctionArgs, FunctionReturnType } from "convex/server";
 
 import { api, internal } from "./app/_generated/api";

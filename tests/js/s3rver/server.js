@@ -1,4 +1,4 @@
-// Starts s3rver for tests/s3_servers.py: `node server.js DATA_DIR BUCKET [BUCKET...]`.
+// Starts s3rver for tests/support/s3_servers.py: `node server.js DATA_DIR BUCKET [BUCKET...]`.
 // Listens on a free loopback port, prints {"port": N} on one line once it accepts requests, and
 // exits when its stdin closes, so a crashed test run never leaves the server behind.
 // Credentials are s3rver's built-in pair: access key "S3RVER", secret "S3RVER".

@@ -4,7 +4,7 @@ import { createHmac } from "node:crypto";
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
 
-// Must match tests/sync_app/backend/auth.py.
+// Must match tests/apps/sync_app/backend/auth.py.
 export const SECRET = "sync-test-secret-0123456789-abcdefghij";
 export const ISSUER = "https://sync.issuer.test";
 

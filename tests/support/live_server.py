@@ -18,8 +18,9 @@ from mainspring.registry import load_app
 from mainspring.runtime import Runtime
 from mainspring.server import create_app
 from mainspring.storage.base import BlobStore
+from tests.support.paths import APPS
 
-BACKEND = Path(__file__).resolve().parent / "http_api_backend"
+BACKEND = APPS / "http_api_backend"
 
 
 @dataclass

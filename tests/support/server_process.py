@@ -20,8 +20,6 @@ from pathlib import Path
 
 import httpx
 
-EXAMPLE_APP = Path(__file__).resolve().parents[1] / "examples" / "app"
-
 
 def mainspring_env(**settings: str) -> dict[str, str]:
     """This process's environment without any MAINSPRING_* variable, plus ``settings``."""

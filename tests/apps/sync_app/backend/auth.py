@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mainspring.auth_providers import AuthConfig, SharedSecretProvider
 
-# tests/node_sync/lib.mjs signs its tokens with the same secret and issuer.
+# tests/js/sync/lib.mjs signs its tokens with the same secret and issuer.
 SECRET = "sync-test-secret-0123456789-abcdefghij"
 ISSUER = "https://sync.issuer.test"
 

@@ -1,19 +1,19 @@
 """Real S3-speaking servers on loopback, for tests of the S3 blob store (a pytest plugin).
 
-Load it with ``pytest_plugins = ["s3_servers"]`` in a test module. Two servers, each started
-once per session on a free port, each test getting a fresh bucket:
+Load it with ``pytest_plugins = ["tests.support.s3_servers"]`` in a test module. Two servers,
+each started once per session on a free port, each test getting a fresh bucket:
 
 * ``moto_server`` — ``python -m moto.server`` (the ``moto[server]`` package). Lenient: it
   accepts any credentials and does not check signatures or the expiry of presigned URLs, but it
   implements ListMultipartUploads and AbortMultipartUpload.
-* ``s3rver_server`` — s3rver from npm (``tests/s3rver``: ``@20minutes/s3rver``, the maintained
+* ``s3rver_server`` — s3rver from npm (``tests/js/s3rver``: ``@20minutes/s3rver``, the maintained
   fork; the original ``s3rver`` package never released its SigV4 check and accepts any SigV4
   signature). It verifies SigV4 signatures, signed headers (``Content-Type``,
   ``Content-Length``) and the expiry of presigned URLs, knows only the access key ``S3RVER``
   (secret ``S3RVER``), and lacks ListMultipartUploads and AbortMultipartUpload.
 
 Without Node.js, npm or moto the fixtures fail with a message saying what to install; they
-never skip. ``npm ci`` runs in ``tests/s3rver`` when its ``node_modules`` is missing.
+never skip. ``npm ci`` runs in ``tests/js/s3rver`` when its ``node_modules`` is missing.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ import pytest
 from botocore.config import Config
 
 from mainspring.storage.s3 import S3BlobStore
-from node_packages import node_tool, npm_ci
+from tests.support.node_packages import node_tool, npm_ci
+from tests.support.paths import JS
 
-S3RVER_DIR = Path(__file__).parent / "s3rver"
+S3RVER_DIR = JS / "s3rver"
 START_TIMEOUT_S = 60.0
 
 

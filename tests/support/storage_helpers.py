@@ -13,14 +13,15 @@ from typing import Any
 
 import jwt
 
-from live_server import LiveServer, live_server
 from mainspring import AsyncClient, SystemClock, VirtualClock
 from mainspring.db import open_database
 from mainspring.db.store import DocumentReader, DocumentStore
 from mainspring.storage.base import PresignedUrl
 from mainspring.storage.local import LocalBlobStore
+from tests.support.live_server import LiveServer, live_server
+from tests.support.paths import EXAMPLE_APP
 
-EXAMPLE_BACKEND = Path(__file__).resolve().parents[1] / "examples" / "app" / "backend"
+EXAMPLE_BACKEND = EXAMPLE_APP / "backend"
 
 
 def _example_auth() -> Any:
