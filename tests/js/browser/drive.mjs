@@ -1,4 +1,4 @@
-// Drives the built test page in headless Chromium (tests/test_browser_files.py runs it):
+// Drives the built test page in headless Chromium (tests/e2e/test_browser_files.py runs it):
 // two pages signed in as the same user; the first uploads a PNG and a text file through the
 // seed's FileUpload, both see them in the seed's FileList without a reload, the first deletes
 // them, both see them go.

@@ -1,5 +1,5 @@
 // Builds the test page. `@generated` is the folder `mainspring codegen` wrote api.js into
-// (MAINSPRING_GENERATED_DIR, set by tests/test_browser_files.py); dedupe resolves the bare
+// (MAINSPRING_GENERATED_DIR, set by tests/e2e/test_browser_files.py); dedupe resolves the bare
 // imports of the generated file ("convex/server") from this folder's node_modules.
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";

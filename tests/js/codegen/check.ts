@@ -1,5 +1,5 @@
 // Front-end code for the example app, as the seed's React component writes it: it must
-// type-check against the api.d.ts `mainspring codegen` generates (tests/test_codegen.py).
+// type-check against the api.d.ts `mainspring codegen` generates (tests/integration/test_codegen.py).
 import { ConvexHttpClient } from "convex/browser";
 import { useMutation, usePaginatedQuery, useQuery } from "convex/react";
 import type { FunctionArgs, FunctionReturnType } from "convex/server";

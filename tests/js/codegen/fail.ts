@@ -1,4 +1,4 @@
-// Must NOT type-check: tests/test_codegen.py asserts tsc reports each marked line.
+// Must NOT type-check: tests/integration/test_codegen.py asserts tsc reports each marked line.
 import { ConvexHttpClient } from "convex/browser";
 
 import { api } from "./example/_generated/api";

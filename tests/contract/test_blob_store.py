@@ -1,8 +1,9 @@
 """The blob store contract (``mainspring/storage/base.py``) on every backend.
 
 One suite, parametrized over local disk (a temp dir) and the S3 store against two real servers
-on loopback (``s3_servers.py``): moto, and s3rver, which verifies SigV4 signatures. Then the
-S3-only parts: presigned URLs (signatures and expiry checked by s3rver), configuration, errors.
+on loopback (``tests/support/s3_servers.py``): moto, and s3rver, which verifies SigV4
+signatures. Then the S3-only parts: presigned URLs (signatures and expiry checked by s3rver),
+configuration, errors.
 """
 
 from __future__ import annotations
