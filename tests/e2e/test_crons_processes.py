@@ -37,9 +37,8 @@ def _start_worker(url: str, tmp: Path) -> subprocess.Popen[bytes]:
         "MAINSPRING_LOG_LEVEL": "info",
     }
     command = [sys.executable, "-m", "mainspring", "worker", "--app", str(APP.parent), "--db", url]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "workers.log", "ab")
-    )
+    with open(tmp / "workers.log", "ab") as log:  # the worker writes to its own copy
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 async def _first_firing(url: str, monkeypatch: pytest.MonkeyPatch, limit_s: float = 60) -> None:

@@ -46,9 +46,8 @@ def _start_worker(url: str, tmp: Path) -> subprocess.Popen[bytes]:
         "--scheduler-lease", "1s", "--scheduler-poll", "250ms",
         "--scheduler-concurrency", "16",
     ]  # fmt: skip
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "workers.log", "ab")
-    )
+    with open(tmp / "workers.log", "ab") as log:  # the worker writes to its own copy
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 async def test_killed_workers_lose_nothing_and_run_nothing_twice(

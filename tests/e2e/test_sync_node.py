@@ -164,6 +164,10 @@ def run_script(
         if process.poll() is None:
             process.kill()
             process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # a dead script's stdin refuses a flush
+                    pipe.close()
     output = "\n".join(lines) + "\n--- stderr ---\n" + stderr_path.read_text(errors="replace")
     assert code == 0, f"node exited with {code}:\n{output}"
     assert not [line for line in lines if line.startswith("FAIL")], output

@@ -45,9 +45,8 @@ def _start_worker(url: str, tmp: Path) -> subprocess.Popen[bytes]:
         "--scheduler-lease", "1s", "--scheduler-poll", "250ms",
         "--workpool-concurrency", "16",
     ]  # fmt: skip
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "workers.log", "ab")
-    )
+    with open(tmp / "workers.log", "ab") as log:  # the worker writes to its own copy
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def _stop(workers: list[subprocess.Popen[bytes]]) -> None:

@@ -49,6 +49,7 @@ def cloudflare() -> Iterator[FakeCloudflare]:
     fake = FakeCloudflare()
     yield fake
     fake.server.shutdown()
+    fake.server.server_close()
 
 
 @pytest.fixture

@@ -70,6 +70,7 @@ def issuer() -> Iterator[IssuerServer]:
     server = IssuerServer()
     yield server
     server.server.shutdown()
+    server.server.server_close()
 
 
 def rsa_key() -> rsa.RSAPrivateKey:

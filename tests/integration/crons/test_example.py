@@ -103,6 +103,7 @@ def source() -> Iterator[FakeService]:
     fake.body = {"items": [1, 2, 3]}
     yield fake
     fake.server.shutdown()
+    fake.server.server_close()
 
 
 @pytest.fixture
@@ -112,6 +113,7 @@ def lark() -> Iterator[FakeService]:
     fake.body = {"code": 0, "msg": "success", "data": {"message_id": "om_1"}}
     yield fake
     fake.server.shutdown()
+    fake.server.server_close()
 
 
 @asynccontextmanager

@@ -49,6 +49,7 @@ def external_api() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/process"
     server.shutdown()
+    server.server_close()
 
 
 async def test_an_order_is_paid_confirmed_and_not_abandoned(app: TestApp) -> None:
