@@ -58,11 +58,12 @@ async def _left(runtime: Runtime) -> int:
     return sum(int(p["pending"]) + int(p["running"]) for p in pools)
 
 
-async def mainspring_rate(url: str, n: int, processes: int = 2) -> float:
+async def mainspring_rate(url: str, n: int, processes: int = 2, kind: str = "action") -> float:
     runtime = Runtime(load_app(APP), open_database(url), SystemClock())
     await runtime.start()
     for start in range(0, n, 1000):
-        await runtime.call("bench:enqueue", {"start": start, "count": min(n, start + 1000) - start})
+        count = min(n, start + 1000) - start
+        await runtime.call("bench:enqueue", {"start": start, "count": count, "kind": kind})
     context = multiprocessing.get_context("spawn")
     go, stop = context.Event(), context.Event()
     ready = [context.Event() for _ in range(processes)]
@@ -91,7 +92,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated subset: mainspring,procrastinate,…")
     opts = parser.parse_args()
     fresh = FreshDatabases(opts.pg)
-    wanted = set((opts.only or "mainspring,procrastinate,pgqueuer,celery,rq").split(","))
+    everything = "mainspring,mainspring-mutations,procrastinate,pgqueuer,celery,rq"
+    wanted = set((opts.only or everything).split(","))
     rates: dict[str, float] = {}
 
     def measure(name: str, label: str, fn: Callable[[], float]) -> None:
@@ -104,6 +106,11 @@ def main() -> None:
         n = opts.jobs
         measure("mainspring", "Mainspring work pool (PG, cap 128, 64/process)",
                 lambda: asyncio.run(mainspring_rate(fresh.postgres(), n)))  # fmt: skip
+        measure(
+            "mainspring-mutations",
+            "Mainspring work pool, no-op mutations (same setup)",
+            lambda: asyncio.run(mainspring_rate(fresh.postgres(), n, kind="mutation")),
+        )
         measure("procrastinate", "Procrastinate (PG, concurrency 32/process)",
                 lambda: procrastinate_rate(fresh.postgres(), n, 32))  # fmt: skip
         measure("pgqueuer", "PgQueuer (PG, batch 10, 32 tasks/process)",

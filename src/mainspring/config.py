@@ -25,6 +25,7 @@ from .db.base import Database
 from .errors import ConfigurationError
 from .lease.options import SCHEDULED_FUNCTIONS, WORK_ITEMS
 from .storage.base import BlobStore
+from .storage.service import DEFAULT_MAX_UPLOAD_BYTES
 
 __all__ = ["CONFIG_FILE", "SETTINGS", "Setting", "Settings", "load_settings", "parse_size"]
 
@@ -174,7 +175,7 @@ SETTINGS: dict[str, Setting] = {
             "max_upload_size",
             "--max-upload-size",
             "Largest file an upload URL accepts (e.g. 100MiB).",
-            5 << 30,
+            DEFAULT_MAX_UPLOAD_BYTES,
             _size,
         ),
         Setting(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from .errors import ValidationError
 from .features import Feature, SystemTable
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_TABLE",
+    "EnvironmentVariableRow",
     "FEATURE",
     "SYSTEM_FUNCTIONS",
     "EnvironmentVariables",
@@ -55,6 +56,15 @@ def check_value(name: str, value: Any) -> str:
     if len(value.encode()) > MAX_VALUE_BYTES:
         raise ValidationError(f"environment variable {name}: the value is larger than 8 KiB")
     return value
+
+
+class EnvironmentVariableRow(TypedDict):
+    """An ``_environment_variables`` document."""
+
+    _id: str
+    _creationTime: float
+    name: str
+    value: str
 
 
 class EnvironmentVariables(Mapping[str, str]):
@@ -92,7 +102,8 @@ class EnvironmentVariables(Mapping[str, str]):
         if self._loaded_at is not None and now - self._loaded_at < REFRESH_MS:
             return
         async with self._kernel.read_snapshot() as db:
-            rows = await db.system.query(ENV_TABLE).collect()
+            documents = await db.system.query(ENV_TABLE).collect()
+        rows = [cast(EnvironmentVariableRow, document) for document in documents]
         self._values = {row["name"]: row["value"] for row in rows}
         self._loaded_at = now
 

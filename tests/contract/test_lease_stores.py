@@ -9,7 +9,6 @@ maps each store's states onto the contract's words: due, running, succeeded, fai
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,9 @@ from mainspring.lease.store import Claim, LeaseStore
 from mainspring.scheduling.claims import JobStore
 from mainspring.testing import TestApp
 from mainspring.workpool.claims import ItemStore
+from tests.support.paths import APPS
 
-BACKEND = Path(__file__).parents[1] / "apps" / "lease_app" / "backend"
+BACKEND = APPS / "lease_app" / "backend"
 START = 1_700_000_000_000.0
 LEASE_MS = 1_000.0
 

@@ -4,14 +4,14 @@ internals fails with an error naming what the ctx offers, and nothing it tried i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from mainspring import NotAllowedError, Workpool
 from mainspring.testing import TestApp
+from tests.support.paths import APPS
 
-BACKEND = Path(__file__).parents[1] / "apps" / "escape_app" / "backend"
+BACKEND = APPS / "escape_app" / "backend"
 #: Each former way in, and the attribute that is now refused.
 HATCHES = {
     "runtime": "runtime",

@@ -15,8 +15,15 @@ async def noop(ctx: Any, i: int) -> None:
 
 
 @internal_mutation
-async def enqueue(ctx: Any, start: int, count: int) -> None:
-    """Enqueue ``count`` no-op actions, due now."""
-    await pool.enqueue_action_batch(
-        ctx, internal.bench.noop, [{"i": i} for i in range(start, start + count)]
-    )
+async def noop_mutation(ctx: Any, i: int) -> None:
+    """Does nothing, in a transaction."""
+
+
+@internal_mutation
+async def enqueue(ctx: Any, start: int, count: int, kind: str = "action") -> None:
+    """Enqueue ``count`` no-op actions (or mutations), due now."""
+    args = [{"i": i} for i in range(start, start + count)]
+    if kind == "mutation":
+        await pool.enqueue_mutation_batch(ctx, internal.bench.noop_mutation, args)
+    else:
+        await pool.enqueue_action_batch(ctx, internal.bench.noop, args)

@@ -29,7 +29,7 @@ from ..scheduling.jobs import Lease
 from ..scheduling.scheduler import MutationScheduler
 from .history import record_run, trim_history
 from .schedule import Schedule, schedule_from_json
-from .tables import BY_CRON_TICK, MAX_CATCH_UP, ON_TIME_MS, RUNS_TABLE
+from .tables import BY_CRON_TICK, MAX_CATCH_UP, ON_TIME_MS, RUNS_TABLE, CronJobRow, cron_row
 
 if TYPE_CHECKING:
     from ..db.store import DocumentWriter
@@ -100,7 +100,7 @@ def _previous(schedule: Schedule, tick: float, anchor: float) -> float:
     return tick if previous is None else previous
 
 
-async def _previous_running(system: DocumentWriter, cron: dict[str, Any]) -> bool:
+async def _previous_running(system: DocumentWriter, cron: CronJobRow) -> bool:
     last = cron.get("lastJob")
     if not isinstance(last, str) or system.normalize_id(SCHEDULED_TABLE, last) is None:
         return False
@@ -142,9 +142,10 @@ async def fire_crons(
         fired = Fired()
         slots = executor.free_slots() if executor is not None else 0
         for cron_id in cron_ids:
-            cron = await system.get(cron_id)
-            if cron is None or float(cron["nextRun"]) > now:
+            document = await system.get(cron_id)
+            if document is None or float(document["nextRun"]) > now:
                 continue  # removed, or decided by another process meanwhile
+            cron = cron_row(document)
             lease = executor.jobs.lease(now) if executor and len(fired.adopted) < slots else None
             job = await _fire_one(system, scheduler, cron, now, lease)
             if job is not None:
@@ -159,7 +160,7 @@ async def fire_crons(
 async def _fire_one(
     system: DocumentWriter,
     scheduler: MutationScheduler,
-    cron: dict[str, Any],
+    cron: CronJobRow,
     now: float,
     lease: Lease | None,
 ) -> dict[str, Any] | None:
@@ -174,7 +175,7 @@ async def _fire_one(
         if await _decided(system, name, tick):
             continue
         skipped = {"tick": tick, "firedTime": now, "state": "skipped", "reason": reason}
-        _, kept = await record_run(system, {**cron, "kept": kept}, {**skipped, "missed": count})
+        _, kept = await record_run(system, name, kept, {**skipped, "missed": count})
         log.info("cron %r: skipped %d tick(s) from %.0f: %s", name, count, tick, reason)
     patch: dict[str, Any] = {"nextRun": decision.next_run}
     job: dict[str, Any] | None = None
@@ -182,7 +183,7 @@ async def _fire_one(
         run: dict[str, Any] = {"tick": decision.fire, "firedTime": now, "state": "scheduled"}
         if lease is not None:
             run.update(state="running", startedTime=now)
-        run_id, kept = await record_run(system, {**cron, "kept": kept}, run)
+        run_id, kept = await record_run(system, name, kept, run)
         args, origin = dict(cron["args"]), {"cron": {"name": name, "run": run_id}}
         job_id = await scheduler.insert(
             cron["function"], args, decision.fire, extra=origin, lease=lease

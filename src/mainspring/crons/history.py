@@ -42,11 +42,12 @@ async def record_job_state(
 
 
 async def record_run(
-    system: DocumentWriter, cron: dict[str, Any], run: dict[str, Any]
+    system: DocumentWriter, name: str, kept: int, run: dict[str, Any]
 ) -> tuple[str, int]:
-    """Insert a run row for ``cron``; returns its id and the cron's new ``kept`` count."""
-    run_id = await system.insert(RUNS_TABLE, {"cron": cron["name"], **run})
-    return run_id, int(cron.get("kept", 0)) + 1
+    """Insert a run row for cron ``name`` that has ``kept`` runs; returns its id and the
+    cron's new ``kept`` count."""
+    run_id = await system.insert(RUNS_TABLE, {"cron": name, **run})
+    return run_id, kept + 1
 
 
 async def trim_history(system: DocumentWriter, name: str, kept: int, keep: int = HISTORY) -> int:

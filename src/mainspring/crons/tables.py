@@ -26,8 +26,13 @@ step with ``backend/crons.py``)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, TypedDict, cast
+
 __all__ = [
     "BY_CRON_TICK",
+    "CronJobRow",
+    "CronRunRow",
     "BY_NAME",
     "BY_NEXT_RUN",
     "HISTORY",
@@ -36,6 +41,7 @@ __all__ = [
     "ON_TIME_MS",
     "RUNS_TABLE",
     "SYSTEM_CRON_PREFIX",
+    "cron_row",
 ]
 
 JOBS_TABLE = "_cron_jobs"
@@ -52,3 +58,44 @@ ON_TIME_MS = 60_000.0
 MAX_CATCH_UP = 100
 #: Names of Mainspring's own crons (user crons may not use it).
 SYSTEM_CRON_PREFIX = "_system/"
+
+
+CronRunState = Literal["scheduled", "running", "success", "failed", "canceled", "skipped"]
+
+
+class CronJobRow(TypedDict):
+    """A ``_cron_jobs`` document (the shape in the module docstring)."""
+
+    _id: str
+    _creationTime: float
+    name: str
+    function: str
+    args: dict[str, Any]
+    schedule: dict[str, Any]
+    anchor: NotRequired[float]
+    catchUp: Literal["skip", "latest", "all"]
+    spec: str
+    nextRun: float
+    lastJob: NotRequired[str]
+    kept: NotRequired[int]
+
+
+class CronRunRow(TypedDict):
+    """A ``_cron_runs`` document: one decided tick of a cron."""
+
+    _id: str
+    _creationTime: float
+    cron: str
+    tick: float
+    firedTime: float
+    state: CronRunState
+    startedTime: NotRequired[float]
+    completedTime: NotRequired[float]
+    error: NotRequired[str]
+    reason: NotRequired[str]
+    missed: NotRequired[int]
+
+
+def cron_row(document: Mapping[str, Any]) -> CronJobRow:
+    """A document read from ``_cron_jobs``, as its typed row (only this package writes it)."""
+    return cast(CronJobRow, document)

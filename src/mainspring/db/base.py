@@ -8,7 +8,7 @@ A backend stores three things and knows nothing of schemas or Convex semantics:
 * index entries: ``(index_id, key) → doc_id`` where ``key`` is a byte string made by
   :mod:`mainspring.db.keys`; scans are byte-ordered range scans of a real SQL index.
 
-Contract (every backend passes ``tests/test_database_contract.py``):
+Contract (every backend passes ``tests/contract/test_database.py``):
 
 * ``transaction(write=False)`` sees one consistent snapshot for its whole life and may not
   write. ``transaction(write=True)`` is serializable with every other write transaction; it

@@ -23,11 +23,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
 
 from ..db.store import DocumentWriter
 
-__all__ = ["Claim", "InlineMutations", "LeaseStore", "Leased", "MutationBody"]
+__all__ = [
+    "Claim",
+    "InlineMutations",
+    "Lease",
+    "LeaseStore",
+    "Leased",
+    "Leases",
+    "MutationBody",
+]
 
 #: Runs a claimed mutation's function in the given transaction; returns its value.
 MutationBody = Callable[[DocumentWriter], Awaitable[Any]]
@@ -36,6 +44,34 @@ MutationBody = Callable[[DocumentWriter], Awaitable[Any]]
 InlineMutations = Callable[["Leased"], MutationBody | None]
 
 _O = TypeVar("_O")
+
+
+class Lease(TypedDict):
+    """A row's lease, as stored on it: who runs it (host:pid:suffix) and until when (ms)."""
+
+    owner: str
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class Leases:
+    """The leases one owner takes: ``lease_ms`` long from when they are taken or renewed."""
+
+    owner: str
+    lease_ms: float
+
+    def take(self, now: float) -> Lease:
+        """A lease of ours, taken at ``now``."""
+        return {"owner": self.owner, "expires": now + self.lease_ms}
+
+    def held(self, lease: Lease | None) -> bool:
+        """Whether ``lease`` is ours."""
+        return lease is not None and lease["owner"] == self.owner
+
+    @staticmethod
+    def expired(lease: Lease | None, now: float) -> bool:
+        """Whether ``lease`` (None: no lease at all) has run out at ``now``."""
+        return lease is None or float(lease["expires"]) < now
 
 
 @dataclass(slots=True)

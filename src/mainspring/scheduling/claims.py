@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 from ..db.query import IndexRangeBuilder
 from ..db.store import REMOVE, DocumentReader, DocumentWriter
 from ..errors import FunctionNotFoundError
-from ..lease.store import Claim, InlineMutations, Leased, MutationBody
+from ..lease.store import Claim, InlineMutations, Lease, Leased, Leases, MutationBody
 from .jobs import (
     COMPLETED_INDEX,
     DIED_ERROR,
     FINISHED,
     STATE_INDEX,
     TABLE,
-    Lease,
     ScheduledFunctionRow,
     StateValue,
     current_job,
@@ -73,18 +72,19 @@ class JobStore:
     def __init__(self, kernel: SchedulingKernel, owner: str, lease_ms: float) -> None:
         self.kernel = kernel
         self.owner = owner
-        self.lease_ms = lease_ms
+        self.leases = Leases(owner, lease_ms)
 
     def lease(self, now: float) -> Lease:
         """A lease for this executor, taken at ``now``."""
-        return {"owner": self.owner, "expires": now + self.lease_ms}
+        return self.leases.take(now)
 
     def owns(self, row: ScheduledFunctionRow | None) -> bool:
         """True if ``row`` is running under this executor's lease."""
-        if row is None or row["state"]["kind"] != "inProgress":
-            return False
-        lease = row.get("lease")
-        return lease is not None and lease["owner"] == self.owner
+        return (
+            row is not None
+            and row["state"]["kind"] == "inProgress"
+            and self.leases.held(row.get("lease"))
+        )
 
     # -- outcomes -----------------------------------------------------------------------------
 
@@ -293,8 +293,7 @@ class JobStore:
 
 
 def _expired(row: ScheduledFunctionRow, now: float) -> bool:
-    lease = row.get("lease")
-    return lease is None or float(lease["expires"]) < now
+    return Leases.expired(row.get("lease"), now)
 
 
 async def _get(system: DocumentReader, job_id: str) -> ScheduledFunctionRow | None:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
 
 from ..errors import ValidationError
 from ..ids import Id
+from ..lease.store import Lease
 
 __all__ = [
     "DIED_ERROR",
@@ -81,13 +82,6 @@ class StateValue(TypedDict):
 
     kind: State
     error: NotRequired[str]
-
-
-class Lease(TypedDict):
-    """Who runs a row (host:pid:suffix) and until when (ms), unless renewed."""
-
-    owner: str
-    expires: float
 
 
 class ScheduledFunctionRow(TypedDict):

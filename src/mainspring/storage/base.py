@@ -1,6 +1,6 @@
 """The blob store interface: where file bytes live (the database keeps their metadata).
 
-Contract (every implementation passes ``tests/test_blobstore_contract.py``):
+Contract (every implementation passes ``tests/contract/test_blob_store.py``):
 
 * ``put(key, chunks)`` consumes an async iterator of byte chunks without holding the whole
   object in memory, and makes the object visible under ``key`` only once every byte is

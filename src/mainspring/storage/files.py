@@ -8,7 +8,8 @@ live here, below the service and the upload rules that both need them.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from ..errors import ValidationError
 from ..ids import decode_id
@@ -16,12 +17,16 @@ from ..ids import decode_id
 __all__ = [
     "STORAGE_NUMBER",
     "STORAGE_TABLE",
+    "StoredFileRow",
     "UPLOADS_NUMBER",
     "UPLOADS_TABLE",
+    "UploadRow",
     "blob_key",
     "check_storage_id",
     "metadata_of",
     "storage_id_of_key",
+    "stored_file_row",
+    "upload_row",
 ]
 
 STORAGE_TABLE = "_storage"
@@ -41,7 +46,43 @@ def storage_id_of_key(key: str) -> str | None:
     return key if decode_id(key) == STORAGE_NUMBER else None
 
 
-def metadata_of(row: dict[str, Any]) -> dict[str, Any]:
+class StoredFileRow(TypedDict):
+    """A ``_storage`` document: one stored file (its bytes are in the blob store)."""
+
+    _id: str
+    _creationTime: float
+    sha256: str
+    size: int
+    contentType: NotRequired[str]
+
+
+class UploadRow(TypedDict):
+    """A ``_storage_uploads`` document: an issued upload URL (``kind`` "url", with its
+    limits) or a presigned upload not confirmed yet (``kind`` "presigned")."""
+
+    _id: str
+    _creationTime: float
+    kind: Literal["url", "presigned"]
+    expiresAt: float
+    maxSize: NotRequired[int]
+    contentTypes: NotRequired[list[str]]
+    storageId: NotRequired[str]
+    filename: NotRequired[str | None]
+    contentType: NotRequired[str | None]
+    size: NotRequired[int]
+
+
+def stored_file_row(document: Mapping[str, Any]) -> StoredFileRow:
+    """A document read from ``_storage``, as its typed row (only this package writes it)."""
+    return cast(StoredFileRow, document)
+
+
+def upload_row(document: Mapping[str, Any]) -> UploadRow:
+    """A document read from ``_storage_uploads``, as its typed row."""
+    return cast(UploadRow, document)
+
+
+def metadata_of(row: StoredFileRow) -> dict[str, Any]:
     """Convex's ``getMetadata`` shape of a ``_storage`` document."""
     return {
         "storageId": row["_id"],

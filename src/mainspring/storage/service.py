@@ -25,7 +25,7 @@ from ..db.store import DocumentReader, DocumentWriter
 from ..errors import MainspringError
 from ..ids import new_id
 from .base import BlobStore
-from .files import STORAGE_NUMBER, blob_key, check_storage_id, metadata_of
+from .files import STORAGE_NUMBER, blob_key, check_storage_id, metadata_of, stored_file_row
 from .local import LocalBlobStore
 from .signing import InvalidSignature, Signer, load_signer, window_expiry
 from .uploads import Uploads
@@ -164,7 +164,7 @@ class StorageService:
         else:
             async with self.runtime.read_snapshot() as snapshot:
                 row = await snapshot.system.get(storage_id)
-        return None if row is None else metadata_of(row)
+        return None if row is None else metadata_of(stored_file_row(row))
 
     async def serving_metadata(self, storage_id: str) -> Any:
         """``metadata(storage_id)`` for the serving endpoint, remembered for a while when the

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..functions import system_function
-from .files import STORAGE_TABLE, UPLOADS_TABLE, metadata_of
+from .files import STORAGE_TABLE, UPLOADS_TABLE, metadata_of, stored_file_row
 
 __all__ = ["PENDING_GRACE_MS", "SYSTEM_FUNCTIONS"]
 
@@ -59,7 +59,8 @@ async def prune_uploads(ctx: Any, limit: int = 500) -> int:
 async def list_files(ctx: Any, limit: int = 1000) -> list[dict[str, Any]]:
     """Up to ``limit`` stored files, oldest first: metadata plus ``_creationTime`` (the CLI)."""
     rows = await ctx.db.system.query(STORAGE_TABLE).take(limit)
-    return [{**metadata_of(row), "_creationTime": row["_creationTime"]} for row in rows]
+    files = [stored_file_row(row) for row in rows]
+    return [{**metadata_of(row), "_creationTime": row["_creationTime"]} for row in files]
 
 
 @system_function("query")

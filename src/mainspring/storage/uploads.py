@@ -41,7 +41,7 @@ from ..db.store import DocumentWriter
 from ..errors import MainspringError, ValidationError
 from .base import BlobInfo
 from .chunks import as_chunks
-from .files import STORAGE_TABLE, UPLOADS_TABLE, blob_key
+from .files import STORAGE_TABLE, UPLOADS_TABLE, UploadRow, blob_key, upload_row
 from .media import check_content_type, parse_media_type, type_allowed
 from .signing import InvalidSignature
 
@@ -250,7 +250,7 @@ class Uploads:
         service.remember({"storageId": storage_id, **row, "contentType": content_type})
         return storage_id
 
-    async def _pending(self, token: str | None) -> dict[str, Any]:
+    async def _pending(self, token: str | None) -> UploadRow:
         """The pending-upload row ``token`` names, if the token may be used."""
         if not token:
             raise UploadRefused("missing", "the upload URL has no ?token=")
@@ -266,7 +266,7 @@ class Uploads:
             row = await snapshot.system.get(upload_id)
         if row is None:
             raise _used()
-        return dict(row)
+        return upload_row(row)
 
     async def _digest_matches(self, storage_id: str, info: BlobInfo, expected: str | None) -> bool:
         """True if there is no ``expected`` digest or the blob has it; else the blob is gone."""

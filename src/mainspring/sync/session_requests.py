@@ -10,7 +10,7 @@ pruned by every process serving the socket.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from .. import values
 from ..clock import Clock
@@ -19,13 +19,24 @@ from ..db.store import DocumentWriter
 if TYPE_CHECKING:
     from ..kernel import Kernel, MutationBody, MutationWrapper
 
-__all__ = ["KEEP_MS", "TABLE", "once", "prune"]
+__all__ = ["KEEP_MS", "TABLE", "SessionRequestRow", "once", "prune"]
 
 TABLE = "_session_requests"
 _BY_REQUEST = "by_request"
 #: How long a request's outcome is kept for resends.
 KEEP_MS = 15 * 60_000.0
 _PRUNE_BATCH = 500
+
+
+class SessionRequestRow(TypedDict):
+    """A ``_session_requests`` document: a client's mutation and its encoded result."""
+
+    _id: str
+    _creationTime: float
+    sessionId: str
+    requestId: int
+    result: str
+    at: float
 
 
 def once(session_id: str, request_id: int, clock: Clock) -> MutationWrapper:
@@ -41,7 +52,7 @@ def once(session_id: str, request_id: int, clock: Clock) -> MutationWrapper:
                 .first()
             )
             if prior is not None:
-                return values.loads(prior["result"])
+                return values.loads(cast(SessionRequestRow, prior)["result"])
             result = await body(writer)
             await writer.system_writer().insert(
                 TABLE,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..db.store import REMOVE, DocumentReader, DocumentWriter
 from ..errors import FunctionNotFoundError
-from ..lease.store import Claim, InlineMutations, Leased, MutationBody
+from ..lease.store import Claim, InlineMutations, Leased, Leases, MutationBody
 from .hub import pool_names
 from .items import (
     DIED_ERROR,
@@ -38,7 +38,6 @@ from .items import (
     POOL_INDEX,
     POOLS,
     STATUS_INDEX,
-    ItemLease,
     WorkItemRow,
     WorkResult,
     canceled,
@@ -99,20 +98,14 @@ class ItemStore:
     def __init__(self, kernel: PoolsKernel, owner: str, lease_ms: float) -> None:
         self.kernel = kernel
         self.owner = owner
-        self.lease_ms = lease_ms
+        self.leases = Leases(owner, lease_ms)
         self._pools: list[str] = []
         self._pools_read = float("-inf")
         self._generation = -1
 
     def owns(self, row: WorkItemRow | None) -> bool:
         """True if ``row`` is running under this dispatcher's lease."""
-        if row is None or row["status"] != "running":
-            return False
-        lease = row.get("lease")
-        return lease is not None and lease["owner"] == self.owner
-
-    def _lease(self, now: float) -> ItemLease:
-        return {"owner": self.owner, "expires": now + self.lease_ms}
+        return row is not None and row["status"] == "running" and self.leases.held(row.get("lease"))
 
     # -- outcomes -----------------------------------------------------------------------------
 
@@ -209,7 +202,7 @@ class ItemStore:
         now = self.kernel.clock.now_ms()
         due = status_range(pool, "pending", through=now)
         rows = [item_row(doc) for doc in await system.claim(items, *due, free)]
-        lease = self._lease(now)
+        lease = self.leases.take(now)
         claim = Claim()
         for row in rows:
             await system.patch(
@@ -320,7 +313,7 @@ class ItemStore:
 
         async def body(writer: DocumentWriter) -> float:
             system = writer.system_writer()
-            lease = self._lease(self.kernel.clock.now_ms())
+            lease = self.leases.take(self.kernel.clock.now_ms())
             for item_id in item_ids:
                 if self.owns(await _get(system, item_id)):
                     await system.patch(item_id, {"lease": lease})
@@ -415,8 +408,7 @@ class ItemStore:
 
 
 def _expired(row: WorkItemRow, now: float) -> bool:
-    lease = row.get("lease")
-    return lease is None or float(lease["expires"]) < now
+    return Leases.expired(row.get("lease"), now)
 
 
 async def _get(system: DocumentReader, item_id: str) -> WorkItemRow | None:

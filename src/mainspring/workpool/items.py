@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
 
 from ..db.query import IndexRangeBuilder
 from ..ids import Id
+from ..lease.store import Lease
 
 __all__ = [
     "DIED_ERROR",
-    "ItemLease",
     "ITEMS",
     "NOTIFY_CHANNEL",
     "POOLS",
@@ -97,13 +97,6 @@ class WorkStatus(TypedDict):
     result: NotRequired[WorkResult]
 
 
-class ItemLease(TypedDict):
-    """Who runs an item (host:pid:suffix) and until when (ms), unless renewed."""
-
-    owner: str
-    expires: float
-
-
 class WorkItemRow(TypedDict):
     """A ``_workpool_items`` document (the shape in the module docstring)."""
 
@@ -119,7 +112,7 @@ class WorkItemRow(TypedDict):
     retry: NotRequired[dict[str, Any]]
     onComplete: NotRequired[str]
     context: NotRequired[Any]
-    lease: NotRequired[ItemLease]
+    lease: NotRequired[Lease]
     startedTime: NotRequired[float]
     cancelRequested: NotRequired[bool]
     lastError: NotRequired[str]
