@@ -16,7 +16,6 @@ the CLI) are declared with :func:`~mainspring.functions.system_function` and get
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from .auth import Auth
@@ -44,15 +43,20 @@ class CtxKernel(SchedulingKernel, Protocol):
 __all__ = ["ActionCtx", "CallScope", "MutationCtx", "QueryCtx", "SystemCtx", "scope_of"]
 
 
-@dataclass(frozen=True, slots=True)
 class CallScope:
-    """Internal: the call behind a ctx (never handed to user code)."""
+    """Internal: the call behind a ctx (never handed to user code). A plain slotted class,
+    not a dataclass: one is made per function call, on the hot path."""
 
-    runtime: CtxKernel
-    auth: Auth
-    kind: Kind
-    #: The query's snapshot or the mutation's transaction; None in an action.
-    reader: DocumentReader | None
+    __slots__ = ("auth", "kind", "reader", "runtime")
+
+    def __init__(
+        self, runtime: CtxKernel, auth: Auth, kind: Kind, reader: DocumentReader | None
+    ) -> None:
+        self.runtime = runtime
+        self.auth = auth
+        self.kind: Kind = kind
+        #: The query's snapshot or the mutation's transaction; None in an action.
+        self.reader = reader
 
     @property
     def writer(self) -> DocumentWriter | None:
@@ -95,14 +99,21 @@ class EnvView(Mapping[str, str]):
 
 
 class _Ctx:
-    __slots__ = ("_scope", "_storage", "auth", "env")
+    __slots__ = ("_env", "_scope", "_storage", "auth")
     _offers = ""
 
     def __init__(self, scope: CallScope) -> None:
         self._scope = scope
         self._storage: StorageContext | None = None
+        self._env: EnvView | None = None
         self.auth = scope.auth
-        self.env: Mapping[str, str] = EnvView(scope.runtime.env)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The deployment's environment variables (``ctx.env["NAME"]``), read-only."""
+        if self._env is None:
+            self._env = EnvView(self._scope.runtime.env)
+        return self._env
 
     def now_ms(self) -> float:
         """Now, in ms since the epoch, by the deployment's clock (virtual in the test

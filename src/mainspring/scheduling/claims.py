@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..db.query import IndexRangeBuilder
 from ..db.store import REMOVE, DocumentReader, DocumentWriter
@@ -60,7 +60,7 @@ def leased(row: ScheduledFunctionRow) -> Leased:
     args = row["args"][0] if row["args"] else {}
     lease = row.get("lease")
     assert lease is not None, "a claimed row holds a lease"
-    return Leased(row["_id"], row["name"], args, float(lease["expires"]), dict(row))
+    return Leased(row["_id"], row["name"], args, float(lease["expires"]), cast(Any, row))
 
 
 class JobStore:

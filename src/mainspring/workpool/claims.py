@@ -26,7 +26,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..db.store import REMOVE, DocumentReader, DocumentWriter
 from ..errors import FunctionNotFoundError
@@ -72,7 +72,7 @@ def leased(row: WorkItemRow) -> Leased:
     """The engine's view of an item marked running under a lease."""
     lease = row.get("lease")
     assert lease is not None, "a claimed item holds a lease"
-    return Leased(row["_id"], row["name"], row["args"], float(lease["expires"]), dict(row))
+    return Leased(row["_id"], row["name"], row["args"], float(lease["expires"]), cast(Any, row))
 
 
 async def _with_callback_retries(
