@@ -16,6 +16,7 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from scheduler_throughput import FreshDatabases  # noqa: E402
 
 from mainspring.clock import SystemClock  # noqa: E402
 from mainspring.db import open_database  # noqa: E402
-from mainspring.lease.options import LeaseOptions  # noqa: E402
+from mainspring.lease.options import WORK_ITEMS  # noqa: E402
 from mainspring.registry import load_app  # noqa: E402
 from mainspring.runtime import Runtime  # noqa: E402
 from mainspring.workpool.dispatcher import Dispatcher  # noqa: E402
@@ -39,7 +40,7 @@ CONCURRENCY = 64  # per process; the pool's own cap is 128 across processes
 def _worker(url: str, ready: Any, go: Any, stop: Any) -> None:
     async def work() -> None:
         runtime = Runtime(load_app(APP), open_database(url), SystemClock())
-        dispatcher = Dispatcher(runtime, LeaseOptions(concurrency=CONCURRENCY))
+        dispatcher = Dispatcher(runtime, replace(WORK_ITEMS, concurrency=CONCURRENCY))
         await runtime.start()
         ready.set()
         while not go.is_set():  # noqa: ASYNC110 (another process's event)

@@ -175,10 +175,10 @@ class LeaseEngine(Generic[_O]):
 
     def _run_done(self, run_id: str, _: object = None) -> None:
         self.running.pop(run_id, None)
-        # Work was held back for want of slots: claim again once a quarter of this process's
-        # slots are free (or none run), so that one claim takes a batch, not one row.
+        # Work was held back for want of slots: claim again once enough slots are free (or
+        # none run): see LeaseOptions.refill_fraction.
         free = self.options.concurrency - len(self.running)
-        if self._waiting_for_slots and (free >= self.options.concurrency // 4 or not self.running):
+        if self._waiting_for_slots and (free >= self.options.refill_slots or not self.running):
             self._wake.set()
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -250,16 +250,17 @@ class LeaseEngine(Generic[_O]):
                 now = clock.now_ms()
                 if claim.busy:
                     self._deadline = now + _BUSY_RETRY_MS * (0.5 + random.random())
-                elif claim.full and not full:
+                elif full:
+                    # Nothing can start before a slot frees (which wakes us): no need to
+                    # know when more work comes due.
+                    self._deadline = now + options.poll_ms
+                elif claim.full:
                     continue  # a full batch: there may be more due right now
                 else:
                     # After the claim's own time, not now: a row that came due while the
                     # claim ran was not claimable then and must wake us at once.
                     upcoming = await self.store.next_due(after=claimed_at)
                     poll = now + (options.capped_poll_ms if claim.capped else options.poll_ms)
-                    if full:
-                        poll = now + options.poll_ms
-                        upcoming = None  # nothing can start before a slot frees
                     self._deadline = min(upcoming or poll, poll)
             except Exception as exc:
                 self.log.warning("claiming %s failed: %s", self.store.what, exc)
