@@ -25,7 +25,7 @@ from .db.facade import DatabaseReader, DatabaseWriter
 from .db.lazy import LazySnapshot
 from .db.store import Catalog, DocumentReader, DocumentStore, DocumentWriter, WriteSet
 from .env import ENV_TABLE, EnvironmentVariables
-from .env import FEATURE as ENV
+from .env.feature import FEATURE as ENV
 from .errors import (
     ArgumentValidationError,
     AuthenticationError,
