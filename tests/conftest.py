@@ -119,3 +119,12 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
     timer = item.stash.get(_task_dump, None)
     if timer is not None:
         timer.cancel()
+
+
+@pytest.fixture(autouse=True)
+def _collect_what_the_test_left() -> Iterator[None]:
+    """Collect garbage after every test, so that a socket or transport a test leaked is
+    reported (warnings are errors) against that test, not against whichever later test
+    happens to trigger a collection."""
+    yield
+    gc.collect()

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from mainspring import MutationCtx, QueryCtx, Workpool, internal_action, internal_mutation, query
-from mainspring import mutation as public_mutation
+from mainspring import (
+    MutationCtx,
+    QueryCtx,
+    Workpool,
+    internal_action,
+    internal_mutation,
+    mutation,
+    query,
+)
 
 pool = Workpool("contract", max_parallelism=1000)
 
@@ -35,7 +42,7 @@ async def act(ctx: Any, name: str) -> str:
     return name
 
 
-@public_mutation
+@mutation
 async def put(
     ctx: MutationCtx,
     store: Literal["scheduled", "workpool"],
