@@ -23,7 +23,7 @@ from collections.abc import Callable
 from .db.base import Database, Listening, NotificationCallback, Transaction
 from .db.store import DocumentWriter, WriteSet
 
-__all__ = ["CHANNEL", "CommitFeed"]
+__all__ = ["CHANNEL", "CommitFeed", "CommitListener"]
 
 log = logging.getLogger("mainspring.feed")
 
@@ -31,6 +31,7 @@ log = logging.getLogger("mainspring.feed")
 CHANNEL = "commits"
 _SEPARATOR = ":"
 
+#: Called with the write set of every committed transaction that wrote something.
 CommitListener = Callable[[WriteSet], None]
 
 

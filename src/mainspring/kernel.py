@@ -15,12 +15,13 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from .feed import CommitFeed, CommitListener
+
 if TYPE_CHECKING:
     from .auth import Auth
     from .clock import Clock
     from .db.base import Database
-    from .db.store import DocumentReader, DocumentWriter, WriteSet
-    from .feed import CommitFeed
+    from .db.store import DocumentReader, DocumentWriter
     from .functions import FunctionDefinition, Kind
 
 __all__ = [
@@ -38,8 +39,6 @@ _T = TypeVar("_T")
 MutationBody = Callable[["DocumentWriter"], Awaitable[Any]]
 #: Wraps a top-level mutation's body inside its transaction (see ``Runtime.run``).
 MutationWrapper = Callable[[MutationBody], MutationBody]
-#: Called with the write set of every committed transaction that wrote something.
-CommitListener = Callable[["WriteSet"], None]
 #: Awaited inside a write transaction just before it commits (only when it wrote something).
 PreCommitHook = Callable[["DocumentWriter"], Awaitable[None]]
 

@@ -187,55 +187,49 @@ class LeaseEngine(Generic[_O]):
         """How many more rows this engine would run now."""
         return 0 if self._stopping else max(0, self.options.concurrency - len(self.running))
 
-    async def claim(self) -> tuple[Claim, int]:
-        """Claim due rows into the free slots (none started yet); the claim and how many
-        slots were free (0: nothing was claimed)."""
+    async def claim(self) -> Claim:
+        """Claim due rows into the free slots (none started yet)."""
         self.ran_in_claim = 0
         free = min(self.options.concurrency - len(self.running), self.options.claim_batch)
         if free <= 0:
-            return Claim(capped=True), 0
+            return Claim(capped=True)
         if self.kernel.database.serializable_claims:
             # Due mutations run inside the claim's transaction: one commit, not two.
-            limit = min(free, FUSED_BATCH)
             await self.kernel.refresh_env()
-            claim = await self.store.claim(limit, self.runner.mutation_of)
+            claim = await self.store.claim(min(free, FUSED_BATCH), self.runner.mutation_of)
             self.ran_in_claim = claim.ran
-            return claim, limit
-        return await self.store.claim(free), free
+            return claim
+        return await self.store.claim(free)
 
     async def claim_and_start(self) -> Claim:
         """Claim due rows into the free slots and start running them (due mutations may
         already have run in the claim: see :attr:`ran_in_claim`)."""
-        claim, _ = await self.claim()
+        claim = await self.claim()
+        kinds = [(run, self.runner.kind_of(run)) for run in claim.runs]
         # The claimed mutations run together, in one transaction: one commit, not one each.
-        batch: list[Leased] = []
-        others: list[Leased] = []
-        for run in claim.runs:
-            (batch if self.runner.kind_of(run) == "mutation" else others).append(run)
-        if len(batch) < 2:
-            others = claim.runs
-        else:
+        batch = [run for run, kind in kinds if kind == "mutation"]
+        if len(batch) >= 2:
             batched = asyncio.create_task(self.runner.run_batch(batch), name=self.store.what)
             for run in batch:
-                self._track(run, batched)
-        for run in others:
-            self._start(run)
+                self._track(run, "mutation", batched)
+        for run, kind in kinds:
+            if kind != "mutation" or len(batch) < 2:
+                self._start(run, kind)
         return claim
 
-    def _start(self, run: Leased) -> asyncio.Task[None]:
+    def _start(self, run: Leased, kind: str | None) -> None:
         task = asyncio.create_task(self.runner.run(run), name=f"{self.store.noun} {run.name}")
-        return self._track(run, task)
+        self._track(run, kind, task)
 
-    def _track(self, run: Leased, task: asyncio.Task[None]) -> asyncio.Task[None]:
-        self.running[run.id] = Running(task, self.runner.kind_of(run), run.lease_expires)
+    def _track(self, run: Leased, kind: str | None, task: asyncio.Task[None]) -> None:
+        self.running[run.id] = Running(task, kind, run.lease_expires)
         task.add_done_callback(functools.partial(self._run_done, run.id))
-        return task
 
     def adopt(self, runs: list[Leased]) -> None:
         """Run rows that a committed transaction of this process already marked running
         under this engine's lease (a cron's firing: no claim needed)."""
         for run in runs:
-            self._start(run)
+            self._start(run, self.runner.kind_of(run))
 
     async def _dispatch(self) -> None:
         clock, options = self.kernel.clock, self.options
@@ -304,7 +298,7 @@ class LeaseEngine(Generic[_O]):
             if tasks:
                 await asyncio.gather(*tasks)
             return len(claim.runs) + self.ran_in_claim
-        claim, _ = await self.claim()
+        claim = await self.claim()
         for run in claim.runs:
             await self.runner.run(run)
         return len(claim.runs) + self.ran_in_claim

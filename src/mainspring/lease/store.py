@@ -21,11 +21,11 @@ Words used throughout:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict, TypeVar
 
-from ..db.store import DocumentWriter
+from ..kernel import MutationBody
 
 __all__ = [
     "Claim",
@@ -37,8 +37,6 @@ __all__ = [
     "MutationBody",
 ]
 
-#: Runs a claimed mutation's function in the given transaction; returns its value.
-MutationBody = Callable[[DocumentWriter], Awaitable[Any]]
 #: For a claimed row, the body that runs its mutation right inside the claim (None: not a
 #: mutation of this app, claim it as usual).
 InlineMutations = Callable[["Leased"], MutationBody | None]
